@@ -178,7 +178,8 @@ def _ae_to_vec(x_deg: np.ndarray, y_deg: np.ndarray) -> np.ndarray:
 
 
 def _vec_to_ae(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rho = np.degrees(np.arccos(np.clip(v[..., 2], -1.0, 1.0)))
+    # atan2 rather than arccos: exact near the axis, where arccos loses half its digits
+    rho = np.degrees(np.arctan2(np.hypot(v[..., 0], v[..., 1]), v[..., 2]))
     phi = np.arctan2(v[..., 1], v[..., 0])
     return rho * np.cos(phi), rho * np.sin(phi)
 
