@@ -1,35 +1,11 @@
-"""The ``twinlab`` command: thin click wrappers over the public API, no logic of its own.
-
-Bad input (an :class:`~twinlab.errors.InputError` from anywhere below) ends with one line
-on stderr and exit status 2; the writers below are atomic, so no partial file remains.
-"""
+"""``twinlab stimulus`` and ``twinlab demo``."""
 
 from __future__ import annotations
 
-import functools
-import sys
-
 import click
 
-from .errors import InputError
-
-
-def _friendly(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(2)
-
-    return wrapper
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="twinlab")
-def main() -> None:
-    """twinlab: a digital twin of the mouse visual cortex."""
+from ..errors import InputError
+from . import friendly, main
 
 
 @main.command()
@@ -40,13 +16,13 @@ def main() -> None:
 @click.option("--preview", type=click.Path(dir_okay=False), help="Contact sheet (.png/.pdf) or animation (.gif).")
 @click.option("--list", "list_", is_flag=True, help="List the stimulus presets and exit.")
 @click.option("--show-spec", is_flag=True, help="Print the resolved spec as TOML and exit.")
-@_friendly
+@friendly
 def stimulus(name, overrides, out, preview, list_, show_spec) -> None:
     """Render stimulus NAME (a preset in stimuli/, a family, or a .toml file)."""
-    from . import stimuli
-    from .figures import preview as make_preview
-    from .stimuli.io import load_stimulus, save_stimulus
-    from .storage import check_writable
+    from .. import stimuli
+    from ..figures import preview as make_preview
+    from ..stimuli.io import load_stimulus, save_stimulus
+    from ..storage import check_writable
 
     if list_:
         for p in stimuli.preset_names():
@@ -77,14 +53,10 @@ def stimulus(name, overrides, out, preview, list_, show_spec) -> None:
 
 @main.command()
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False))
-@_friendly
+@friendly
 def demo(out) -> None:
     """The main job on embedded defaults (for now: the stimulus gallery)."""
-    from .demo import run_demo
+    from ..demo import run_demo
 
     for path in run_demo(out):
         click.echo(str(path))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

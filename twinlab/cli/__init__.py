@@ -1,0 +1,39 @@
+"""The ``twinlab`` command: thin click wrappers over the public API, no logic of their own.
+
+One module per command group (``stimulus``, ...), each adding its commands to :data:`main`.
+Bad input (an :class:`~twinlab.errors.InputError` from anywhere below) ends with one line
+on stderr and exit status 2; writers are atomic, so no partial file remains.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from ..errors import InputError
+
+
+def friendly(fn):
+    """Turn an InputError into ``Error: ...`` on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="twinlab")
+def main() -> None:
+    """twinlab: a digital twin of the mouse visual cortex."""
+
+
+# command modules register themselves on import; keep this list in the order of --help
+from . import stimulus  # noqa: E402,F401
