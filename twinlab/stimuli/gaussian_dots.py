@@ -85,7 +85,9 @@ class GaussianDotsSpec(StimulusSpec):
         )
         require(0 < self.contrast <= 1, f"gaussian_dots: contrast must be in (0, 1], got {self.contrast}")
         require(self.repeats >= 1, f"gaussian_dots: repeats must be at least 1, got {self.repeats}")
-        require(self.dots_per_trial >= 1, f"gaussian_dots: dots_per_trial must be at least 1, got {self.dots_per_trial}")
+        require(
+            self.dots_per_trial >= 1, f"gaussian_dots: dots_per_trial must be at least 1, got {self.dots_per_trial}"
+        )
 
 
 def grid_centers_cm(spec: GaussianDotsSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -13,8 +13,9 @@ a component of spatial frequency ``f`` (cycles/deg) along the axis flickers at
 
 How a segment is made (all in visual degrees; :mod:`twinlab.geometry`):
 
-1. White noise on a periodic grid of AE degrees covering the monitor (plus room for the
-   travel, so no pattern wraps back into view within a segment) is shaped in the Fourier
+1. White noise on a periodic grid of AE degrees covering the monitor, plus room for the
+   segment's travel (up to one monitor width) so that pattern leaving one edge does not
+   reappear at the other within the segment, is shaped in the Fourier
    domain by ``|F(k)| = |k|^-alpha * W(angle(k) - direction)`` inside the band
    ``sf_min_cpd <= |k| <= sf_max_cpd`` and zero outside; ``W`` is an axial von Mises
    window (the same at ``k`` and ``-k``).
@@ -33,21 +34,26 @@ approximation of a rigid rotation of visual space in the periphery.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import fft as sfft
+from scipy import sparse
 
+from ..geometry import Screen
 from .base import GRAY, Canvas, Family, StimulusSpec, n_frames_for, require
 
 __all__ = ["PinkNoiseSpec", "FAMILY"]
 
 # Pattern grid step = 1 / (_OVERSAMPLE * highest SF): bilinear sampling of the band's top
-# frequency then loses only ~9 % of amplitude before compensation, and aliases stay < 1 %.
+# frequency then loses only 9 % of amplitude before compensation, and its first alias
+# keeps under 4 % of the amplitude.
 _OVERSAMPLE = 6.0
-# Frames per inverse-FFT batch are chosen to keep a batch's spectra below this many values.
+# Frames per batch: a batch's spectra and its sampled pixels each stay below this many values
+# (a few tens of MB), whatever the render size.
 _BATCH_VALUES = 1 << 22
 # Seed stream for repeat_same_noise (the render stream of base.segment_rng is 1).
 _FROZEN_STREAM = 2
@@ -114,7 +120,8 @@ class PinkNoiseSpec(StimulusSpec):
         require(self.repeats >= 1, f"pink_noise: repeats must be at least 1, got {self.repeats}")
         require(
             self.directions_per_trial >= 0,
-            f"pink_noise: directions_per_trial must be 0 (one trial per repeat) or more, got {self.directions_per_trial}",
+            "pink_noise: directions_per_trial must be 0 (one trial per repeat) or more, "
+            f"got {self.directions_per_trial}",
         )
         require(
             np.isfinite(self.alpha) and self.alpha >= 0,
@@ -191,16 +198,14 @@ def plan(spec: PinkNoiseSpec, rng: np.random.Generator) -> pd.DataFrame:
 class _Grid:
     """The periodic pattern grid for one segment and each pixel's bilinear footprint on it."""
 
-    def __init__(self, spec: PinkNoiseSpec, canvas: Canvas, n_frames: int):
-        h = 1.0 / (_OVERSAMPLE * spec.sf_band_cpd[1])
-        travel = spec.speed_dps * n_frames / spec.frame_rate_hz
+    def __init__(self, h: float, travel_deg: float, canvas: Canvas):
         x, y = canvas.x_deg, canvas.y_deg
         sizes, frac, lo = [], [], []
         for c in (y, x):
             span = float(c.max() - c.min())
             # room for the travel keeps wrapped-around pattern out of view; capped so long
             # segments do not grow the grid without bound (wrapping is harmless there)
-            sizes.append(sfft.next_fast_len(int(np.ceil((span + min(travel, span)) / h)) + 3, real=True))
+            sizes.append(sfft.next_fast_len(int(np.ceil((span + min(travel_deg, span)) / h)) + 3, real=True))
             f = (c - c.min()) / h + 1.0
             lo.append(np.floor(f).astype(np.int64))
             frac.append((f - np.floor(f)).astype(np.float32))
@@ -208,18 +213,28 @@ class _Grid:
         self.ny, self.nx = sizes
         (iy, ix), (fy, fx) = lo, frac
         iy1, ix1 = (iy + 1) % self.ny, (ix + 1) % self.nx
-        self.index = np.stack([iy * self.nx + ix, iy * self.nx + ix1, iy1 * self.nx + ix, iy1 * self.nx + ix1]).reshape(4, -1)
-        self.weight = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx]).reshape(4, -1)
+        corners = np.stack([iy * self.nx + ix, iy * self.nx + ix1, iy1 * self.nx + ix, iy1 * self.nx + ix1])
+        weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
+        self.n_pixels = x.size
+        # bilinear sampling as a sparse [pixels, grid] matrix: one row of 4 weights per pixel
+        # (several times faster than fancy-index gathers, and shared by every frame)
+        self.matrix = sparse.csr_matrix(
+            (weights.reshape(4, -1).T.ravel(), corners.reshape(4, -1).T.ravel(), np.arange(0, 4 * x.size + 1, 4)),
+            shape=(x.size, self.ny * self.nx),
+        )
         self.ky = sfft.fftfreq(self.ny, h)[:, None]
         self.kx = sfft.rfftfreq(self.nx, h)[None, :]
 
     def sample(self, fields: np.ndarray) -> np.ndarray:
         """Pattern grids ``[n, ny, nx]`` -> bilinear values at the pixels ``[n, H*W]``."""
-        flat = fields.reshape(len(fields), -1)
-        out = flat[:, self.index[0]] * self.weight[0]
-        for j in range(1, 4):
-            out += flat[:, self.index[j]] * self.weight[j]
-        return out
+        return (self.matrix @ fields.reshape(len(fields), -1).T).T
+
+
+@functools.lru_cache(maxsize=2)
+def _grid(h: float, travel_deg: float, screen: Screen, shape: tuple[int, int]) -> _Grid:
+    """Every segment of a stimulus shares one grid; at monitor resolution building it costs
+    about as much as rendering a segment, so the last two are kept."""
+    return _Grid(h, travel_deg, Canvas(screen, shape))
 
 
 def _spectrum(spec: PinkNoiseSpec, grid: _Grid, theta: float, rng: np.random.Generator) -> np.ndarray:
@@ -253,14 +268,16 @@ def render(spec: PinkNoiseSpec, row, canvas: Canvas, rng: np.random.Generator) -
         which = int(round(direction * spec.n_directions / 360.0)) % spec.n_directions
         rng = np.random.default_rng(np.random.SeedSequence([int(spec.seed), _FROZEN_STREAM, which]))
     theta = np.radians(direction)
-    grid = _Grid(spec, canvas, n)
+    grid = _grid(
+        1.0 / (_OVERSAMPLE * spec.sf_band_cpd[1]), spec.speed_dps * n / spec.frame_rate_hz, canvas.screen, canvas.shape
+    )
     spectrum = _spectrum(spec, grid, theta, rng)
     shift = spec.speed_dps * canvas.times_s(n)
     # the pattern at frame t is z(p - shift(t) * d): phase ramp exp(-2 pi i k . d shift)
     ramp_x = np.exp(-2j * np.pi * np.outer(shift * np.cos(theta), grid.kx[0])).astype(np.complex64)
     ramp_y = np.exp(-2j * np.pi * np.outer(shift * np.sin(theta), grid.ky[:, 0])).astype(np.complex64)
     out = np.empty((n, canvas.shape[0] * canvas.shape[1]), dtype=np.float32)
-    batch = max(1, _BATCH_VALUES // spectrum.size)
+    batch = max(1, _BATCH_VALUES // max(spectrum.size, grid.n_pixels))
     scale = np.float32(GRAY * spec.rms_contrast)
     for start in range(0, n, batch):
         sl = slice(start, min(n, start + batch))

@@ -5,26 +5,30 @@ In: :class:`RDKSpec`. Out: Stimulus ``[frame, y, x]`` with per-frame conditions 
 [0, 1]) and ``direction_deg`` (the motion direction of translation patterns, 0 = rightward,
 90 = upward; NaN for radial and rotation patterns).
 
-Dots live in AE visual degrees (see :mod:`twinlab.geometry`) over the monitor plus a margin,
-so a dot slides fully off the edge before it leaves. Every frame, exactly
-``round(coherence * n_dots)`` dots, drawn anew each frame (so no single dot can be followed
-to read the pattern), step ``speed_dps / frame_rate_hz`` degrees along the pattern's flow;
-the others step the same distance in independent uniformly random directions. Flows, about
-the monitor centre ``c`` with ``r = |p - c|``:
+Dots live in AE visual degrees (see :mod:`twinlab.geometry`) on a disc about the monitor
+centre ``c`` that holds the whole monitor plus a margin (about two thirds of the dots are on
+the monitor at a time). Every frame, exactly ``round(coherence * n_dots)`` dots, drawn anew
+each frame (so no single dot can be followed to read the pattern), step
+``speed_dps / frame_rate_hz`` degrees along the pattern's flow; the others step the same
+distance in independent, uniformly random directions. Flows, with ``r = |p - c|``:
 
-* ``translation_*``: constant direction (right 0, up 90, left 180, down 270 deg);
+* ``translation_*``: a constant direction (right 0, up 90, left 180, down 270 deg);
 * ``radial_out`` / ``radial_in``: along +/- ``(p - c) / r``;
-* ``rotation_ccw`` / ``rotation_cw``: counter-clockwise / clockwise (y up) along the
-  circle of radius ``r`` (exact arcs of the step's length, so rotation keeps the density
-  uniform).
+* ``rotation_ccw`` / ``rotation_cw``: counter-clockwise / clockwise (y up) along the circle
+  of radius ``r``, as exact arcs of the step's length (angle capped at 1 rad within one
+  step of the centre).
 
-Dots that leave the field, and coherent dots within one step of the centre in
-``radial_in`` and rotation patterns (where the flow is singular), are re-placed uniformly at
-random in the field. Each pattern starts from fresh random dots. Dots are disks of
-``dot_radius_deg`` of true visual angle about their centres (anti-aliased), so they keep
-their size anywhere on the monitor; where dots overlap the one covering more of a pixel
-shows. Motion is defined in the AE plane, so speeds are exact radially from the monitor
-centre and slightly higher in true angle tangentially far out (about 10 % at 50 deg).
+The dot density stays uniform over the disc in every frame (a pattern is a window on an
+endless field, not a flow that empties one side): dots stepping straight out of the disc
+come back in at the other end of their chord; ``radial_out`` dots leaving the disc are
+re-born with the ``1 / r`` area density that the diverging flow removes; ``radial_in`` dots
+are thinned along the way (probability ``step / r`` per step, and always within one step of
+the centre) and re-born in the disc's outer ring. Each pattern starts from fresh random
+dots. Dots are disks of ``dot_radius_deg`` of true visual angle about their centres
+(anti-aliased), so they keep their size anywhere on the monitor; where dots overlap, the one
+covering more of a pixel shows. Motion is defined in the AE plane: speeds are exact in true
+angle along lines through the monitor centre, and tangential true speeds fall off far out
+as ``sin(e) / e`` at eccentricity ``e`` (12 % slower at 50 deg).
 
 :func:`dot_trajectories` (positions per frame) and :func:`draw_dots` (disks to frames) are
 public so the motion can be measured apart from the pixels.
@@ -40,10 +44,9 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from ..errors import InputError
-from ..geometry import Screen
 from .base import GRAY, Canvas, Family, StimulusSpec, n_frames_for, require
 
-__all__ = ["RDKSpec", "FAMILY", "PATTERNS", "DotTrajectories", "dot_trajectories", "draw_dots", "dot_field"]
+__all__ = ["RDKSpec", "FAMILY", "PATTERNS", "DotTrajectories", "dot_trajectories", "disc_radius_deg", "draw_dots"]
 
 # name -> (kind, translation direction in deg or flow sign: +1 outward / counter-clockwise)
 PATTERNS: dict[str, tuple[str, float]] = {
@@ -80,8 +83,9 @@ class RDKSpec(StimulusSpec):
     dot_radius_deg : float
         Dot radius in visual degrees (paper: about 2.6 deg).
     n_dots : int
-        Dots in the field (the monitor plus a margin; about 85 % are on the monitor at a
-        time). Not given in the paper; 120 covers about 20 % of the monitor.
+        Dots on the disc the dots live in (about two thirds on the paper's monitor at a
+        time). Not given in the paper; 150 puts about 100 dots on the monitor, covering
+        about 20 % of it.
     speed_dps : float
         Dot speed in degrees per second, the same for coherent and noise dots. Not given in
         the paper; 20 deg/s.
@@ -98,13 +102,15 @@ class RDKSpec(StimulusSpec):
     patterns: tuple[str, ...] = tuple(PATTERNS)
     coherences: tuple[float, ...] = (0.5, 1.0)
     dot_radius_deg: float = 2.6
-    n_dots: int = 120
+    n_dots: int = 150
     speed_dps: float = 20.0
     dot_luminances: tuple[float, ...] = (0.0, 1.0)
 
     def validate(self) -> None:
         require(self.n_trials >= 1, f"rdk: n_trials must be at least 1, got {self.n_trials}")
-        require(self.patterns_per_trial >= 1, f"rdk: patterns_per_trial must be at least 1, got {self.patterns_per_trial}")
+        require(
+            self.patterns_per_trial >= 1, f"rdk: patterns_per_trial must be at least 1, got {self.patterns_per_trial}"
+        )
         require(self.pattern_duration_s > 0, f"rdk: pattern_duration_s must be positive, got {self.pattern_duration_s}")
         require(len(self.patterns) > 0, "rdk: patterns must name at least one pattern")
         for p in self.patterns:
@@ -124,63 +130,6 @@ class RDKSpec(StimulusSpec):
         return np.resize(np.asarray(self.dot_luminances, dtype=np.float64), self.n_dots)
 
 
-# -- the field dots live in -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DotField:
-    """Where dots may be: AE positions that fall on the monitor expanded by ``margin_cm``."""
-
-    screen: Screen
-    margin_cm: float
-    box: tuple[float, float, float, float]  # AE bounding box (x0, x1, y0, y1)
-
-    def contains(self, xy: np.ndarray) -> np.ndarray:
-        """Which AE positions ``[..., 2]`` lie in the field, ``[...]`` bool."""
-        x, y = xy[..., 0], xy[..., 1]
-        # beyond 90 deg a line of sight never meets the monitor plane
-        ok = np.hypot(x, y) < 89.0
-        x_cm, y_cm = self.screen.deg_to_cm(np.where(ok, x, 0.0), np.where(ok, y, 0.0))
-        sc = self.screen
-        return (
-            ok
-            & (np.abs(x_cm) <= sc.width_cm / 2 + self.margin_cm)
-            & (np.abs(y_cm) <= sc.height_cm / 2 + self.margin_cm)
-        )
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` positions uniform (in AE degrees) over the field, ``[n, 2]``."""
-        x0, x1, y0, y1 = self.box
-        out = np.empty((0, 2))
-        while len(out) < n:
-            m = 2 * (n - len(out)) + 8
-            xy = np.stack([rng.uniform(x0, x1, m), rng.uniform(y0, y1, m)], axis=1)
-            out = np.concatenate([out, xy[self.contains(xy)]])
-        return out[:n]
-
-
-def dot_field(screen: Screen, dot_radius_deg: float) -> DotField:
-    """The field for dots of ``dot_radius_deg``: the monitor plus a margin wide enough that a
-    dot centred just outside it does not reach the monitor, even at the far corner."""
-    sc = screen
-    corner = max(
-        np.hypot(sx * sc.width_cm / 2 - sc.center_x_cm, sy * sc.height_cm / 2 - sc.center_y_cm)
-        for sx in (-1, 1)
-        for sy in (-1, 1)
-    )
-    rho = np.arctan2(corner, sc.distance_cm)
-    reach = min(rho + np.radians(dot_radius_deg), np.radians(80.0))
-    margin = max(sc.distance_cm * (np.tan(reach) - np.tan(rho)), 0.0)
-    # the AE bounding box of the expanded monitor, from its outline
-    w, h = sc.width_cm / 2 + margin, sc.height_cm / 2 + margin
-    t = np.linspace(-1, 1, 401)
-    xs = np.concatenate([t * w, t * w, np.full_like(t, -w), np.full_like(t, w)])
-    ys = np.concatenate([np.full_like(t, -h), np.full_like(t, h), t * h, t * h])
-    x_deg, y_deg = sc.cm_to_deg(xs, ys)
-    box = (float(x_deg.min()), float(x_deg.max()), float(y_deg.min()), float(y_deg.max()))
-    return DotField(sc, float(margin), box)
-
-
 # -- motion ---------------------------------------------------------------------------------
 
 
@@ -190,15 +139,34 @@ class DotTrajectories:
 
     ``positions_deg`` ``[n_frames, n_dots, 2]``: AE (x, y) degrees of every dot centre.
     ``coherent`` ``[n_frames - 1, n_dots]``: dot moved with the flow from frame f to f + 1.
-    ``replaced`` ``[n_frames - 1, n_dots]``: dot was re-placed at random at frame f + 1
-    (left the field, or reached the singular centre), so its step there is no motion.
-    ``center_deg`` ``(x, y)``: the centre of radial and rotation flows (monitor centre).
+    ``replaced`` ``[n_frames - 1, n_dots]``: dot jumped at frame f + 1 (wrapped across the
+    disc, or killed and re-born by a radial flow), so its step there is no motion.
+    ``center_deg``: (x, y) AE degrees of the monitor centre, the centre of the disc and of
+    radial and rotation flows. ``disc_radius_deg``: radius of the disc dots live in.
     """
 
     positions_deg: np.ndarray
     coherent: np.ndarray
     replaced: np.ndarray
     center_deg: tuple[float, float]
+    disc_radius_deg: float
+
+
+def disc_radius_deg(spec: RDKSpec) -> float:
+    """Radius of the disc the dots live in: the farthest monitor point from the monitor
+    centre (AE degrees) plus 1.5 dot radii, so dots cross the disc's edge unseen."""
+    sc = spec.screen
+    cx, cy = sc.cm_to_deg(0.0, 0.0)
+    t = np.linspace(-1, 1, 201)
+    w, h = sc.width_cm / 2, sc.height_cm / 2
+    xs = np.concatenate([t * w, t * w, np.full_like(t, -w), np.full_like(t, w)])
+    ys = np.concatenate([np.full_like(t, -h), np.full_like(t, h), t * h, t * h])
+    x, y = sc.cm_to_deg(xs, ys)
+    return float(np.hypot(x - cx, y - cy).max() + 1.5 * spec.dot_radius_deg)
+
+
+def _polar(r: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    return np.stack([r * np.cos(phi), r * np.sin(phi)], axis=-1)
 
 
 def dot_trajectories(
@@ -212,44 +180,65 @@ def dot_trajectories(
     kind, value = PATTERNS[pattern]
     n = spec.n_dots
     step = spec.speed_dps / spec.frame_rate_hz
-    field = dot_field(spec.screen, spec.dot_radius_deg)
+    radius = disc_radius_deg(spec)
     cx, cy = (float(v) for v in spec.screen.cm_to_deg(0.0, 0.0))
-    center = np.array([cx, cy])
     n_coherent = int(round(coherence * n))
 
-    pos = np.empty((n_frames, n, 2))
+    # positions relative to the centre throughout; uniform over the disc to start
+    rel = np.empty((n_frames, n, 2))
     coherent = np.zeros((max(n_frames - 1, 0), n), dtype=bool)
     replaced = np.zeros_like(coherent)
-    pos[0] = field.sample(n, rng)
+    rel[0] = _polar(radius * np.sqrt(rng.uniform(0, 1, n)), rng.uniform(0, 2 * np.pi, n))
     for f in range(n_frames - 1):
-        p = pos[f]
+        p = rel[f]
         coh = coherent[f]
         coh[rng.permutation(n)[:n_coherent]] = True
         theta = rng.uniform(0, 2 * np.pi, n)
-        new = p + step * np.stack([np.cos(theta), np.sin(theta)], axis=1)
-        rel = p - center
-        r = np.hypot(rel[:, 0], rel[:, 1])
-        singular = np.zeros(n, dtype=bool)
         if kind == "translation":
-            d = np.radians(value)
-            new[coh] = p[coh] + step * np.array([np.cos(d), np.sin(d)])
-        elif kind == "radial":
-            safe = np.where(r > 0, r, 1.0)
-            r_hat = np.where(r[:, None] > 0, rel / safe[:, None], np.array([1.0, 0.0]))
+            theta[coh] = np.radians(value)
+        straight = ~coh | (kind == "translation")
+        u = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        new = p + step * u
+        r = np.hypot(p[:, 0], p[:, 1])
+        born = np.zeros(n, dtype=bool)
+        if kind == "radial":
+            r_hat = np.where(r[:, None] > 0, p / np.where(r > 0, r, 1.0)[:, None], np.array([1.0, 0.0]))
             new[coh] = p[coh] + value * step * r_hat[coh]
-            singular = coh & (value < 0) & (r <= step)
-        else:
-            singular = coh & (r <= step)
-            ang = value * step / np.maximum(r, step)
+            if value > 0:
+                born = coh & (np.hypot(new[:, 0], new[:, 1]) > radius)
+            else:
+                # the flow converges: thin the dots as they go so the density stays flat
+                born = coh & ((r <= step) | (rng.uniform(0, 1, n) < step / np.maximum(r, step)))
+        elif kind == "rotation":
+            # angle capped at 1 rad within one step of the centre, where the arc would loop
+            ang = value * np.minimum(step / np.maximum(r, 1e-12), 1.0)
             c, s = np.cos(ang), np.sin(ang)
-            rot = np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1]], axis=1)
-            new[coh] = center + rot[coh]
-        out = singular | ~field.contains(new)
-        if out.any():
-            new[out] = field.sample(int(out.sum()), rng)
-        replaced[f] = out
-        pos[f + 1] = new
-    return DotTrajectories(pos, coherent, replaced, (cx, cy))
+            rot = np.stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1]], axis=1)
+            new[coh] = rot[coh]
+        # straight steps leaving the disc come back in at the other end of their chord
+        along = np.einsum("ij,ij->i", new, u)
+        across = u[:, 0] * new[:, 1] - u[:, 1] * new[:, 0]
+        half = np.sqrt(np.maximum(radius**2 - across**2, 1e-12))
+        wrap = straight & ~born & (np.abs(along) > half)
+        new[wrap] += ((np.mod(along + half, 2 * half) - half) - along)[wrap, None] * u[wrap]
+        if born.any():
+            k = int(born.sum())
+            if value > 0:
+                # radial_out empties the middle: re-born dots have radius density
+                # proportional to min(r / step, 1), the area density 1 / r the flow lacks
+                r_new = np.empty(0)
+                while len(r_new) < k:
+                    cand = rng.uniform(0, radius, 2 * k + 8)
+                    r_new = np.concatenate([r_new, cand[rng.uniform(0, 1, len(cand)) < np.minimum(cand / step, 1.0)]])
+                r_new = r_new[:k]
+            else:
+                # radial_in streams in from the rim: re-born uniformly in the outer ring
+                inner = max(radius - step, 0.0)
+                r_new = np.sqrt(rng.uniform(inner**2, radius**2, k))
+            new[born] = _polar(r_new, rng.uniform(0, 2 * np.pi, k))
+        replaced[f] = wrap | born
+        rel[f + 1] = new
+    return DotTrajectories(rel + np.array([cx, cy]), coherent, replaced, (cx, cy), radius)
 
 
 # -- drawing --------------------------------------------------------------------------------
@@ -299,10 +288,8 @@ def draw_dots(positions_deg: np.ndarray, luminance: np.ndarray, radius_deg: floa
         point, px = pairs["i"].astype(np.intp), pairs["j"].astype(np.intp)
         angle = np.degrees(2 * np.arcsin(np.clip(pairs["v"] / 2, 0.0, 1.0)))
         alpha = np.clip((radius_deg - angle) / pix_deg[px] + 0.5, 0.0, 1.0)
-        keep = alpha > 0
-        px, point, alpha = px[keep], point[keep], alpha[keep]
         flat = (point // n_dots) * (h * w) + px
-        # per pixel, the dot covering most of it wins
+        # per pixel, the dot covering most of it wins (pairs of zero cover just write gray)
         best = np.zeros(frames[f0 : f0 + chunk].size, dtype=np.float64)
         np.maximum.at(best, flat, alpha)
         win = alpha >= best[flat]
