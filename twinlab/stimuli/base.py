@@ -237,10 +237,12 @@ def _column(values: np.ndarray, reps: np.ndarray) -> np.ndarray:
 
 
 def _fill(n: int, extra: dict, name: str, extras: list[dict]) -> np.ndarray:
-    """Fill value for a per-frame condition a segment did not report (NaN / '' / -1)."""
+    """Fill value for a per-frame condition a segment did not report (NaN / False / '' / -1)."""
     sample = next(np.asarray(e[name]) for e in extras if name in e)
     if sample.dtype.kind == "f":
         return np.full(n, np.nan)
+    if sample.dtype.kind == "b":
+        return np.zeros(n, dtype=bool)
     if sample.dtype.kind in "US":
         return np.full(n, "", dtype=sample.dtype)
     return np.full(n, -1, dtype=sample.dtype)
