@@ -112,8 +112,9 @@ def test_planted_receptive_fields_come_back_from_off_dots():
         assert tuning.rf_x_deg[i] == pytest.approx(cx, abs=2.0)
         assert tuning.rf_y_deg[i] == pytest.approx(cy, abs=2.0)
     # and in monitor widths, from first principles: x_cm / width
-    x_cm = 15.0 * np.tan(np.radians(25.0)) / 1.0
-    assert float(tuning.rf_x_mw[2]) == pytest.approx(x_cm * np.cos(np.arctan2(15, 25)) / 55.2, abs=0.02)
+    rho = np.hypot(25.0, -15.0)
+    x_cm = 15.0 * np.tan(np.radians(rho)) * 25.0 / rho  # AE degrees back onto the monitor
+    assert float(tuning.rf_x_mw[2]) == pytest.approx(x_cm / 55.2, abs=0.01)
     row, col = screen.deg_to_px(25.0, -15.0, spec.shape)
     assert float(tuning.rf_col_px[2]) == pytest.approx(col, abs=1.0)
     assert float(tuning.rf_row_px[2]) == pytest.approx(row, abs=1.0)
