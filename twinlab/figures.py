@@ -135,3 +135,114 @@ def preview(stim: xr.Dataset, path: str | os.PathLike) -> Path:
     if suffix in (".png", ".pdf", ".svg"):
         return contact_sheet(stim, path)
     raise InputError(f"{path}: preview must end in .png, .pdf, .svg or .gif")
+
+
+# -- in vivo vs in silico (the paper's Fig. 4) --------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _binned_scatter(ax, x, y, label, lim):
+    ok = np.isfinite(x) & np.isfinite(y)
+    h = ax.hist2d(x[ok], y[ok], bins=30, range=[lim, lim], cmap="viridis", cmin=1)
+    ax.plot(lim, lim, color="w", lw=0.8, ls="--")
+    ax.set_xlabel(f"in vivo {label}")
+    ax.set_ylabel(f"in silico {label}")
+    if ok.sum() > 2:
+        r = np.corrcoef(x[ok], y[ok])[0, 1]
+        ax.set_title(f"{label}: r = {r:.2f}, n = {ok.sum()}", fontsize=9)
+    return h
+
+
+def _stacked_kde(ax, table, diff, index, thresholds, xmax, unit):
+    from scipy.stats import gaussian_kde
+
+    grid = np.linspace(0, xmax, 200)
+    colors = ["0.6", "tab:blue", "tab:red", "tab:green"]
+    for thr, color in zip(thresholds, colors):
+        sel = table[table[f"{index}_silico"] > thr] if thr > 0 else table
+        d = sel[diff].to_numpy(dtype=np.float64)
+        d = d[np.isfinite(d)]
+        if len(d) < 3 or np.ptp(d) == 0:
+            continue
+        # reflect at 0 so the density of absolute differences is not halved at the edge
+        kde = gaussian_kde(np.r_[d, -d], bw_method="scott")
+        dens = 2 * kde(grid)
+        name = "all" if thr == 0 else f"{index.upper()} > {thr:g}"
+        ax.fill_between(grid, dens, alpha=0.35, color=color,
+                        label=f"{name} (n={len(d)}, median {np.median(d):.2g}{unit})")
+    ax.set_xlim(0, xmax)
+    ax.set_yticks([])
+    ax.legend(fontsize=6.5, frameon=False)
+
+
+def agreement_figure(matched, thresholds_osi, thresholds_dsi, thresholds_ssi):
+    """Fig. 4 panels: binned scatters of OSI/DSI/SSI and stacked densities of differences."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8))
+    for ax, (idx, lim) in zip(axes[0], [("osi", (0, 1)), ("dsi", (0, 1)), ("ssi", None)]):
+        if f"{idx}_vivo" not in matched or f"{idx}_silico" not in matched:
+            ax.axis("off")
+            continue
+        x = matched[f"{idx}_vivo"].to_numpy(dtype=np.float64)
+        y = matched[f"{idx}_silico"].to_numpy(dtype=np.float64)
+        if lim is None:
+            both = np.r_[x, y][np.isfinite(np.r_[x, y])]
+            lim = (float(np.min(both)), float(np.max(both))) if len(both) else (0, 1)
+        h = _binned_scatter(ax, x, y, idx.upper(), lim)
+        fig.colorbar(h[3], ax=ax, label="neurons")
+    plans = [("d_orientation_deg", "osi", thresholds_osi, 90, "°", "|Δ preferred orientation| (deg)"),
+             ("d_direction_deg", "dsi", thresholds_dsi, 180, "°", "|Δ preferred direction| (deg)"),
+             ("d_location_mw", "ssi", thresholds_ssi, 0.3, "", "Δ preferred location (monitor widths)")]
+    for ax, (diff, idx, thr, xmax, unit, label) in zip(axes[1], plans):
+        if diff not in matched:
+            ax.axis("off")
+            continue
+        _stacked_kde(ax, matched, diff, idx, thr, xmax, unit)
+        ax.set_xlabel(label)
+    fig.suptitle("in vivo vs in silico tuning")
+    fig.tight_layout()
+    return fig
+
+
+def distribution_figure(in_vivo, in_silico, table):
+    """Unmatched comparison: OSI and DSI histograms of both sides, medians marked."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, idx in zip(axes, ("osi", "dsi")):
+        for ds, name, color in ((in_vivo, "in vivo", "0.4"), (in_silico, "in silico", "tab:red")):
+            if idx not in ds:
+                continue
+            v = np.asarray(ds[idx].values, dtype=np.float64)
+            v = v[np.isfinite(v)]
+            ax.hist(v, bins=40, range=(0, 1), density=True, histtype="step", color=color, lw=1.5,
+                    label=f"{name} (n={len(v)}, median {np.median(v):.2f})")
+            ax.axvline(np.median(v), color=color, ls="--", lw=0.8)
+        row = table[table["index"] == idx]
+        if len(row):
+            ax.set_title(f"{idx.upper()}: KS D = {float(row.ks_statistic.iloc[0]):.2f}, "
+                         f"Cliff's δ = {float(row.cliffs_delta.iloc[0]):.2f}", fontsize=9)
+        ax.set_xlabel(idx.upper())
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("distributions (neurons not matched)")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path_without_suffix, suffixes=(".png", ".pdf")) -> list[Path]:
+    """Write a figure in each format, then close it."""
+    plt = _plt()
+    out = []
+    for s in suffixes:
+        p = Path(str(path_without_suffix) + s)
+        fig.savefig(p, dpi=130)
+        out.append(p)
+    plt.close(fig)
+    return out
