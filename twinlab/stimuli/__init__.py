@@ -26,6 +26,7 @@ from .natural import NaturalImagesSpec, NaturalMoviesSpec
 from .pink_noise import PinkNoiseSpec
 from .presets import preset_names, spec_to_toml
 from .presets import resolve_spec as _resolve_spec
+from .presets import spec_from_dict
 from .rdk import RDKSpec
 
 FAMILIES: dict[str, Family] = {
@@ -50,6 +51,7 @@ __all__ = [
     "preset_names",
     "resolve_spec",
     "spec_to_toml",
+    "spec_from_attrs",
 ]
 
 
@@ -62,6 +64,21 @@ def resolve_spec(name: str, overrides: Iterable[str] | Mapping = ()) -> Stimulus
     """Spec from a preset name (``stimuli/NAME.toml``), a family name or a ``.toml`` path,
     with ``key=value`` overrides (``screen.distance_cm=20`` reaches the monitor)."""
     return _resolve_spec(FAMILIES, name, overrides)
+
+
+def spec_from_attrs(attrs: Mapping) -> StimulusSpec:
+    """The spec a Stimulus (or a scan of one) was made from, read back from its ``attrs``."""
+    import json
+
+    text = attrs.get("stimulus_spec") or attrs.get("spec")
+    if not text:
+        from ..errors import InputError
+
+        raise InputError("no stimulus spec recorded in these attributes")
+    values = json.loads(text)
+    if isinstance(values.get("screen"), dict):
+        values["screen"] = {k: v for k, v in values["screen"].items()}
+    return spec_from_dict(FAMILIES, values, "recorded stimulus spec")
 
 
 def plan(spec: StimulusSpec):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .measure import measure_tuning
 from .orientation import fit_von_mises, orientation_tuning, selectivity_indices
 from .responses import best_lag, direction_curve, presentation_images, presentations
 from .spatial import fit_gaussian_2d, spatial_selectivity_index, spatial_tuning, spike_triggered_average
@@ -20,6 +21,7 @@ __all__ = [
     "direction_curve",
     "fit_gaussian_2d",
     "fit_von_mises",
+    "measure_tuning",
     "orientation_tuning",
     "presentation_images",
     "presentations",

@@ -153,7 +153,8 @@ def spatial_tuning(responses: xr.DataArray, images: np.ndarray, screen: Screen, 
     dot_x = responses.dot_x_deg.values.astype(np.float64)
     dot_y = responses.dot_y_deg.values.astype(np.float64)
     fit = fit_gaussian_2d(r[:, None, :], dot_x[None, :], dot_y[None, :])
-    ok = fit["ok"] & np.isfinite(sta).all(axis=(1, 2))
+    # a centre fitted 85 deg or more away never lies on the monitor: flag it as unfit
+    ok = fit["ok"] & np.isfinite(sta).all(axis=(1, 2)) & (np.hypot(fit["x0"], fit["y0"]) < 85)
     x0 = np.where(ok, fit["x0"], np.nan)
     y0 = np.where(ok, fit["y0"], np.nan)
     safe_x, safe_y = np.nan_to_num(x0), np.nan_to_num(y0)
