@@ -32,6 +32,7 @@ from .tuning import angular_difference
 
 __all__ = [
     "load_tuning",
+    "load_tunings",
     "match_tuning",
     "threshold_table",
     "compare_distributions",
@@ -65,6 +66,25 @@ def load_tuning(path: str | os.PathLike) -> xr.Dataset:
     if "neuron" not in ds.dims:
         raise InputError(f"{path}: not a tuning table (no 'neuron' dimension)")
     return ds
+
+
+def load_tunings(paths) -> xr.Dataset:
+    """Several tuning tables of the same neurons (e.g. pink noise and dots) merged into one."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not paths:
+        raise InputError("no tuning table given")
+    parts = [load_tuning(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    ids = [np.asarray(p.unit_id.values) if "unit_id" in p.coords else None for p in parts]
+    if any(i is None for i in ids) or any(not np.array_equal(ids[0], i) for i in ids[1:]):
+        raise InputError("tuning tables to merge must hold the same neurons (unit_id) in the same order")
+    attrs = {}
+    for p in parts:
+        attrs.update(p.attrs)
+    merged = xr.merge([p.drop_vars(["sta"], errors="ignore") for p in parts], compat="override", join="override")
+    merged.attrs = attrs
+    return merged
 
 
 def _load_npy_folder(path: Path) -> xr.Dataset:

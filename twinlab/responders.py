@@ -1,0 +1,64 @@
+"""Name -> responder: what ``--model`` accepts on the command line.
+
+* ``sim:seed=3,n_neurons=200`` — a virtual mouse built from :class:`twinlab.sim.MouseConfig`
+  fields (``seed``, ``n_neurons``);
+* ``sim:STORE`` — the virtual mouse that recorded the simulated session ``STORE`` (so its
+  neurons match the session's, and a twin trained on that session can be compared neuron by
+  neuron);
+* ``CKPT.safetensors`` — a trained twin; ``mouse`` picks its session (needed when it holds
+  several).
+
+Every responder has ``neurons``, ``frame_rate_hz``, ``screen`` and ``rates(...)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+
+__all__ = ["load_responder"]
+
+
+def _parse_kv(text: str) -> dict[str, str]:
+    out = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"sim:{text}: expected key=value pairs, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_responder(model: str, mouse: str | None = None):
+    """Resolve a ``--model`` value (see the module docstring) to a responder."""
+    if model.startswith("sim:"):
+        rest = model[4:]
+        from .sim import VirtualMouse
+
+        if rest and "=" not in rest:
+            from .sim import mouse_from_session
+
+            return mouse_from_session(rest)
+        kv = _parse_kv(rest)
+        unknown = set(kv) - {"seed", "n_neurons"}
+        if unknown:
+            raise InputError(f"{model}: unknown setting {sorted(unknown)[0]!r} (use seed=, n_neurons=)")
+        try:
+            return VirtualMouse(seed=int(kv.get("seed", 0)), n_neurons=int(kv["n_neurons"]) if "n_neurons" in kv else None)
+        except ValueError:
+            raise InputError(f"{model}: seed and n_neurons must be integers") from None
+    path = Path(model)
+    if not path.exists():
+        raise InputError(f"model {model} does not exist (give a checkpoint, or sim:... for a virtual mouse)")
+    from .model import load_checkpoint
+
+    twin = load_checkpoint(path)
+    sessions = list(twin.sessions) if hasattr(twin, "sessions") else []
+    if mouse is None:
+        if len(sessions) != 1:
+            raise InputError(f"{model} holds {len(sessions)} mice; choose one with --mouse ({', '.join(sessions)})")
+        mouse = sessions[0]
+    if mouse not in sessions:
+        raise InputError(f"{model} has no mouse {mouse!r} (it has: {', '.join(sessions)})")
+    return twin.responder(mouse)
