@@ -180,7 +180,8 @@ def _stacked_kde(ax, table, diff, index, thresholds, xmax, unit):
                         label=f"{name} (n={len(d)}, median {np.median(d):.2g}{unit})")
     ax.set_xlim(0, xmax)
     ax.set_yticks([])
-    ax.legend(fontsize=6.5, frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, frameon=False)
 
 
 def agreement_figure(matched, thresholds_osi, thresholds_dsi, thresholds_ssi):
