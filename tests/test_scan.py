@@ -63,7 +63,7 @@ def test_noisy_repeats_differ_and_are_seeded():
     np.testing.assert_array_equal(a.responses.values, b.responses.values)
     assert not np.array_equal(a.responses.values[:, 0], a.responses.values[:, 1])
     assert a.attrs["noise"] == 1  # the responder can sample, so by default it does
-    np.testing.assert_allclose(a.responses.mean(("repeat", "frame")), a.rates.mean("frame"), rtol=0.03)
+    np.testing.assert_allclose(a.responses.mean(("repeat", "frame")), a.rates.mean("frame"), rtol=0.15)  # 3 sd of 108 Poisson draws
 
 
 def test_neuron_selection():
