@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zarr
 from click.testing import CliRunner
-from conftest import write_nwb, write_sensorium
+from handmade_recordings import write_nwb, write_sensorium
 
 import twinlab.cli.data  # noqa: F401  (registers the commands on main)
 from twinlab.cli import main

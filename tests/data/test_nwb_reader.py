@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import write_nwb
+from handmade_recordings import write_nwb
 
 from twinlab.data import read_nwb
 from twinlab.errors import InputError
@@ -100,3 +100,12 @@ def test_negative_responses_clipped_or_shifted(tmp_path):
     raw = shifted.responses.values - offset.astype(np.float32)  # the interpolated dF/F
     assert raw.min() < -0.5 and shifted.responses.values.min() >= 0
     np.testing.assert_allclose(clipped.responses.values, np.maximum(raw, 0), atol=1e-5)
+
+
+def test_at_the_scan_rate_the_samples_come_back_exactly(nwb_file):
+    path, truth = nwb_file
+    ds = read_nwb(path, frame_rate_hz=10.0)  # frame onsets fall on the 10 Hz scan samples
+    rows = truth["trial_rows"]
+    k = np.concatenate([round(s * 10) + np.arange(round((e - s) * 10)) for s, e, _, _ in rows])
+    np.testing.assert_array_equal(ds.responses.values, truth["resp"][k])
+    np.testing.assert_array_equal(ds.trial_frames.values, [20, 20, 20, 10])

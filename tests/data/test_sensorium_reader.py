@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import write_sensorium
+from handmade_recordings import write_sensorium
 
 from twinlab.data import import_sensorium, open_session, read_sensorium
 from twinlab.errors import InputError
@@ -104,3 +104,12 @@ def test_dead_channel_fails_unless_dropping(tmp_path):
         read_sensorium(root)
     ds = read_sensorium(root, drop_bad_trials=True)
     assert 0 not in ds.source_trial.values and ds.sizes["trial"] == 7
+
+
+def test_pickled_label_files_need_consent(tmp_path):
+    root = tmp_path / "pick"
+    write_sensorium(root)
+    np.save(root / "meta" / "neurons" / "area.npy", np.array(["V1", "V1", "LM", "V1", "AL", "RL"], dtype=object))
+    with pytest.raises(InputError, match=r"area.npy: stored as pickled Python objects; pass allow_pickle=True"):
+        read_sensorium(root)
+    assert list(read_sensorium(root, allow_pickle=True).area.values[:3]) == ["V1", "V1", "LM"]

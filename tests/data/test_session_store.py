@@ -24,16 +24,18 @@ TIERS = ["train", "validation", "train", "test", "train"]
 IDS = ["m1", "m2", "m1", "m1", "m3"]
 
 
-def make_session(seed=0, lengths=LENGTHS, tiers=TIERS, ids=IDS, n_neurons=4):
+def make_session(seed=0, lengths=LENGTHS, tiers=None, ids=None, n_neurons=4):
     rng = np.random.default_rng(seed)
     n = sum(lengths)
+    tiers = tiers or (TIERS * 2)[: len(lengths)]
+    ids = ids or (IDS * 2)[: len(lengths)]
     return session_dataset(
         frames=rng.random((n, 3, 5)),
         responses=rng.gamma(1.0, 2.0, (n, n_neurons)),
         running_speed=rng.normal(5, 2, n),
         pupil_diameter=rng.normal(50, 3, n),
         pupil_center=rng.normal(120, 4, (n, 2)),
-        trials={"tier": tiers, "domain": ["gabor"] * 3 + ["natural_movie"] * 2, "stimulus_id": ids,
+        trials={"tier": tiers, "domain": (["gabor"] * 3 + ["natural_movie"] * 2)[: len(lengths)], "stimulus_id": ids,
                 "trial_frames": lengths, "block": np.arange(len(lengths)) * 3},
         neurons={"unit_id": np.arange(n_neurons) + 10, "area": ["V1", "LM", "V1", "AL"][:n_neurons],
                  "depth_um": rng.uniform(100, 300, n_neurons), "true_pref_direction_deg": rng.uniform(0, 360, n_neurons)},
@@ -85,8 +87,18 @@ def test_stream_of_trials_equals_whole_and_is_chunked_per_trial(tmp_path):
 
     group = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
     for name in ("frames", "responses", "running_speed", "pupil_center", "direction_deg", "x_deg"):
-        assert group[name].chunks[0] == 20, name
-        assert group[name].nchunks == 5
+        assert group[name].chunks[0] == 20 and group[name].nchunks == 5, name
+
+
+def test_long_trials_are_one_shard_each_with_small_chunks_inside(tmp_path):
+    write_session(make_session(lengths=[150, 150, 150]), tmp_path / "s.zarr", progress=False)
+    import zarr
+
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
+    for name in ("frames", "responses"):
+        assert group[name].shards[0] == 150 and group[name].chunks[0] == 15, name
+    assert group["running_speed"].chunks == (150,)
+    assert sorted(p.name for p in (tmp_path / "s.zarr" / "frames" / "c").iterdir()) == ["0", "1", "2"]  # a file per trial
 
 
 def test_statistics_are_the_train_tier_moments_and_are_reused(tmp_path):

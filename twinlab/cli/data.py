@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import click
@@ -9,16 +10,25 @@ import click
 from . import friendly, main
 
 
-def _show_log_lines() -> None:
-    # the importers report kept/dropped trials through logging; show that one line
+class _EchoHandler(logging.Handler):
+    """Log records as plain lines on the current stderr (one line per importer run)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+@contextlib.contextmanager
+def _log_lines():
+    """Show the importers' log line (trials kept and dropped) while a command runs."""
     log = logging.getLogger("twinlab.data")
-    if not any(getattr(h, "_twinlab_cli", False) for h in log.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._twinlab_cli = True
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    handler, level = _EchoHandler(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 @main.group("import")
@@ -32,14 +42,16 @@ def import_() -> None:
 @click.option("--area", default="unknown", show_default=True, help="Area of the neurons if meta/neurons/area.npy is absent.")
 @click.option("--max-gap", default=10, show_default=True, help="Longest eye-tracking gap (frames) to interpolate.")
 @click.option("--drop-bad-trials", is_flag=True, help="Drop trials with an all-NaN behaviour channel instead of failing.")
+@click.option("--allow-pickle", is_flag=True, help="Read label files stored as pickled objects (only from trusted folders).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def import_sensorium_cmd(folder, out, area, max_gap, drop_bad_trials, quiet) -> None:
+def import_sensorium_cmd(folder, out, area, max_gap, drop_bad_trials, allow_pickle, quiet) -> None:
     """Convert a Sensorium 2023 dynamic dataset FOLDER (data/, meta/) into a session store."""
     from ..data.sensorium import import_sensorium
 
-    _show_log_lines()
-    import_sensorium(folder, out, area=area, max_gap=max_gap, drop_bad_trials=drop_bad_trials, progress=not quiet)
+    with _log_lines():
+        import_sensorium(folder, out, area=area, max_gap=max_gap, drop_bad_trials=drop_bad_trials,
+                         allow_pickle=allow_pickle, progress=not quiet)
     click.echo(f"wrote {out}", err=True)
 
 
@@ -59,9 +71,9 @@ def import_nwb_cmd(file, out, frame_rate_hz, responses, negative, domain, max_ga
     """Convert an NWB FILE (two-photon ROI responses, running, pupil, stimulus) into a session store."""
     from ..data.nwb import import_nwb
 
-    _show_log_lines()
-    import_nwb(file, out, frame_rate_hz=frame_rate_hz, responses=responses, negative=negative, domain=domain,
-               max_gap=max_gap, allow_missing_behavior=allow_missing_behavior, progress=not quiet)
+    with _log_lines():
+        import_nwb(file, out, frame_rate_hz=frame_rate_hz, responses=responses, negative=negative, domain=domain,
+                   max_gap=max_gap, allow_missing_behavior=allow_missing_behavior, progress=not quiet)
     click.echo(f"wrote {out}", err=True)
 
 
