@@ -10,6 +10,15 @@ from twinlab.model import SessionInfo, Twin, TwinConfig
 B, T, CUT = 2, 16, 8  # frames after CUT are changed
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny convolutions run faster on one thread, and do not stall on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _config(variant: str) -> TwinConfig:
     c = TwinConfig.small()
     if variant == "cvt_lstm":

@@ -16,13 +16,22 @@ from twinlab.model import SessionInfo, Twin, TwinConfig, poisson_nll, poisson_nl
 BURN_IN = 5
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny convolutions run faster on one thread, and do not stall on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _ln_population(seed: int, n: int = 8):
     """A tiny linear-nonlinear population watching drifting Gabors at 36 x 64.
 
     Each neuron: a Gaussian spatial weighting (sigma 15 deg) at a random monitor position,
     a sign, a sustained + transient temporal filter, softplus, and a gain that grows with
     running speed. Returns frames [1, T, 36, 64], behaviour and expected rates [1, T, N].
-    (Stands in for twinlab.sim's virtual mouse until that is available.)
+    (Independent of twinlab.sim, so that the freezing test does not move with its calibration.)
     """
     spec = tl.resolve_spec("gabor", ["n_trials=1", "gabors_per_trial=2", "gabor_duration_s=0.7", "height_px=36",
                                      "width_px=64", "sf_cpd=[0.02, 0.04]", "tf_hz=[1.0, 2.0]", f"seed={seed}"])
@@ -64,21 +73,41 @@ def _new_session(twin, key, behaviour, target):
                         response_mean=target[0].mean(0))
 
 
-def test_small_twin_overfits_a_short_clip_of_one_mouse():
+def _virtual_mouse_clip(seed: int, n: int = 8):
+    """Two drifting Gabors (1.4 s at 36 x 64) shown to a virtual mouse: frames, its own
+    behaviour, its noiseless rates [1, T, N], and the session it would have recorded."""
+    from twinlab.sim import VirtualMouse
+
+    mouse = VirtualMouse(seed=seed, n_neurons=n)
+    spec = tl.resolve_spec("gabor", ["n_trials=1", "gabors_per_trial=2", "gabor_duration_s=0.7", "height_px=36",
+                                     "width_px=64", "sf_cpd=[0.02, 0.04]", "tf_hz=[1.0, 2.0]", f"seed={seed}"])
+    frames = torch.tensor(tl.generate(spec)["frames"].values)[None]
+    b = mouse.draw_behavior(frames.shape[1], seed=seed)
+    behaviour = tuple(torch.tensor(b[k].values)[None] for k in ("running_speed", "pupil_diameter", "pupil_center"))
+    with torch.no_grad():
+        rates = mouse.rates(frames, *behaviour).float()
+    return frames, behaviour, rates, SessionInfo("vm", n, mouse.screen, mouse.neurons)
+
+
+def test_small_twin_overfits_a_short_clip_of_one_virtual_mouse():
     torch.manual_seed(0)
-    frames, behaviour, target = _ln_population(seed=0)
+    frames, behaviour, target, info = _virtual_mouse_clip(seed=1)
     twin = Twin(TwinConfig.small())
-    _new_session(twin, "mouse1", behaviour, target)
+    twin.add_session(info)
+    speed, pupil, _ = behaviour
+    twin.set_statistics("vm", running_speed=(float(speed.mean()), float(speed.std()) + 1.0),
+                        pupil_diameter=(float(pupil.mean()), float(pupil.std()) + 1e-3),
+                        pupil_center=((0.0, 0.0), (5.0, 5.0)), response_mean=target[0].mean(0))
     floor = float(poisson_nll_floor(target, burn_in=BURN_IN))
-    start = _eval_loss(twin, "mouse1", frames, behaviour, target) - floor
-    _fit(twin, "mouse1", frames, behaviour, target, steps=40)
-    end = _eval_loss(twin, "mouse1", frames, behaviour, target) - floor
-    assert start > 0.005
-    assert end < 0.1 * start, (start, end)  # the excess over the best possible loss falls > 10x
-    pred = twin(frames, *behaviour, session="mouse1").detach()[0, BURN_IN:].numpy()
+    start = _eval_loss(twin, "vm", frames, behaviour, target) - floor
+    _fit(twin, "vm", frames, behaviour, target, steps=60, lr=5e-3)
+    end = _eval_loss(twin, "vm", frames, behaviour, target) - floor
+    assert start > 0.1
+    assert end < 0.1 * start, (start, end)  # the excess over the best possible loss falls > 10x (~90x)
+    pred = twin(frames, *behaviour, session="vm").detach()[0, BURN_IN:].numpy()
     truth = target[0, BURN_IN:].numpy()
     corr = [np.corrcoef(pred[:, n], truth[:, n])[0, 1] for n in range(truth.shape[1])]
-    assert np.median(corr) > 0.9, corr
+    assert np.median(corr) > 0.8, corr  # ~0.99
 
 
 def test_a_frozen_core_does_not_change_while_a_new_mouse_is_fitted():

@@ -1,0 +1,181 @@
+"""Twin checkpoints: one ``.safetensors`` file, tensors plus a JSON header; never pickle.
+
+The file's safetensors metadata holds (all strings):
+
+``format`` = ``"twinlab.twin"``, ``format_version`` (int, currently 1), ``config`` (JSON of
+:class:`~twinlab.model.TwinConfig`), ``sessions`` (JSON list of
+:class:`~twinlab.model.SessionInfo`: key, neuron count, Screen, neuron table), ``seed``,
+``twinlab_version`` and ``extra`` (JSON, free for the caller: training step, data hashes...).
+The tensors are the twin's ``state_dict`` (float32 as trained, on the CPU).
+
+Loading parses JSON and reads raw tensors; nothing in the file is ever executed. It refuses,
+with one line naming the problem: a missing, truncated or non-safetensors file, a safetensors
+file that is not a twin, a newer format version, an architecture different from the twin
+it is loaded into (naming the first differing config field), and tensors that do not fit
+the architecture their own header describes (naming the tensor).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..errors import InputError
+from ..storage import atomic_output
+from .config import config_differences, config_from_dict
+from .twin import SessionInfo, Twin
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "load_weights", "read_header"]
+
+FORMAT = "twinlab.twin"
+FORMAT_VERSION = 1
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("twinlab")
+    except Exception:  # an uninstalled checkout: the version is informative only
+        return "unknown"
+
+
+def save_checkpoint(twin: Twin, path: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``twin`` to ``path`` (``.safetensors``) atomically; -> the path."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise InputError(f"{path}: a twin checkpoint must end in .safetensors")
+    try:
+        extra_json = json.dumps(dict(extra or {}), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"checkpoint extra metadata must be plain JSON ({e})") from None
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "config": json.dumps(twin.config.to_dict()),
+        "sessions": json.dumps([info.to_dict() for info in twin.sessions.values()]),
+        "seed": str(twin.seed),
+        "twinlab_version": _version(),
+        "extra": extra_json,
+    }
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in twin.state_dict().items()}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's metadata, parsed: ``format_version``, ``config``, ``sessions``, ...
+
+    Reads only the header; refuses files that are missing, truncated, not safetensors, not
+    a twin, or of a newer format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as e:
+        raise InputError(f"checkpoint {path} is truncated or not a safetensors file ({e})") from None
+    except OSError as e:
+        raise InputError(f"checkpoint {path} cannot be read ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise InputError(f"{path} is not a twinlab twin checkpoint (its header has no format = {FORMAT!r})")
+    try:
+        version = int(meta["format_version"])
+        out = {"format": FORMAT, "format_version": version, "seed": int(meta.get("seed", "0")),
+               "twinlab_version": meta.get("twinlab_version", "unknown"),
+               "config": json.loads(meta["config"]), "sessions": json.loads(meta["sessions"]),
+               "extra": json.loads(meta.get("extra", "{}"))}
+    except (KeyError, ValueError) as e:
+        raise InputError(f"checkpoint {path} has a damaged header ({type(e).__name__}: {e})") from None
+    if version > FORMAT_VERSION:
+        raise InputError(f"checkpoint {path} has format_version {version}; this twinlab reads up to {FORMAT_VERSION}")
+    return out
+
+
+def _read_tensors(path: Path, keys_prefix: str = "", device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            return {k: f.get_tensor(k) for k in f.keys() if k.startswith(keys_prefix)}
+    except SafetensorError as e:
+        raise InputError(f"checkpoint {path} is truncated or damaged ({e})") from None
+
+
+def _check_tensors(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], path: Path, prefix: str = "") -> None:
+    expected = {prefix + k: v for k, v in module.state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing:
+        raise InputError(f"checkpoint {path} does not fit the architecture: tensor {missing[0]!r} is missing"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    if unexpected:
+        raise InputError(f"checkpoint {path} does not fit the architecture: tensor {unexpected[0]!r} is not part of it"
+                         + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
+    for k, v in expected.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise InputError(f"checkpoint {path} does not fit the architecture: tensor {k!r} has shape "
+                             f"{tuple(tensors[k].shape)} in the file, the architecture needs {tuple(v.shape)}")
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Twin:
+    """Rebuild the twin stored in ``path`` (architecture from its header, then its weights)."""
+    path = Path(path)
+    header = read_header(path)
+    config = config_from_dict(header["config"], where=f"checkpoint {path} config")
+    try:
+        sessions = [SessionInfo.from_dict(d) for d in header["sessions"]]
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"checkpoint {path} has a damaged session table ({type(e).__name__}: {e})") from None
+    twin = Twin(config, sessions, seed=header["seed"])
+    tensors = _read_tensors(path)
+    _check_tensors(twin, tensors, path)
+    twin.load_state_dict(tensors)
+    return twin.to(device)
+
+
+def load_weights(twin: Twin, path: str | Path, parts: str = "all") -> Twin:
+    """Load weights from ``path`` into an existing ``twin`` (in place; -> the twin).
+
+    ``parts="all"``: the architecture and the sessions must match. ``parts="core"``: only the
+    shared core is loaded, so a trained core can serve a twin with other sessions (add new
+    mice, then ``twin.freeze_core()``); only the core's architecture must match.
+    """
+    if parts not in ("all", "core"):
+        raise InputError(f"parts must be 'all' or 'core', got {parts!r}")
+    path = Path(path)
+    header = read_header(path)
+    theirs = config_from_dict(header["config"], where=f"checkpoint {path} config")
+    mine = twin.config
+    a, b = (theirs.to_dict(), mine.to_dict()) if parts == "all" else (theirs.core_dict(), mine.core_dict())
+    diffs = config_differences(a, b)
+    if diffs:
+        key, va, vb = diffs[0]
+        more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
+        raise InputError(f"checkpoint {path} holds a different architecture: {key} is {va!r} there, {vb!r} here{more}")
+    if parts == "all":
+        there = {d["key"]: d["n_neurons"] for d in header["sessions"]}
+        here = {k: s.n_neurons for k, s in twin.sessions.items()}
+        if there != here:
+            only = sorted(set(there) ^ set(here))
+            what = (f"session {only[0]!r} is in only one of them" if only else
+                    "neuron counts differ: " + ", ".join(f"{k} {there[k]} there, {here[k]} here"
+                                                         for k in sorted(here) if there[k] != here[k]))
+            raise InputError(f"checkpoint {path} holds other sessions than this twin: {what} "
+                             "(parts='core' loads the core only)")
+        tensors = _read_tensors(path, device=twin.device)
+        _check_tensors(twin, tensors, path)
+        twin.load_state_dict(tensors)
+    else:
+        tensors = {k[len("core."):]: v for k, v in _read_tensors(path, "core.", device=twin.device).items()}
+        _check_tensors(twin.core, tensors, path)
+        twin.core.load_state_dict(tensors)
+    return twin

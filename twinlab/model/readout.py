@@ -1,0 +1,105 @@
+"""Readout: from core features to each neuron's Poisson rate (one per session).
+
+In: ``features [B, T, C, h, w]``. Out: ``rates [B, T, N]`` (non-negative).
+
+Each neuron n has a 2D Gaussian over position on the feature map, mean ``mu_n`` and
+covariance ``L_n L_n^T`` (``L_n`` lower triangular), in units of the map's half-size: x to the
+right and y *up*, both in [-1, 1], (0, 0) the map's centre, so a position reads directly as a
+place on the retina (x * retina half-width in degrees). In training mode each clip draws
+one position per neuron, ``mu_n + L_n eps`` (reparameterised, so ``mu`` and ``L`` learn); in
+eval mode the position is the mean. The features there are interpolated bilinearly
+(pixel-centre convention of ``grid_sample(align_corners=False)``, positions clamped to the
+map), weighted by the neuron's feature vector ``w_n [C]``, plus a bias, through ``exp``
+(the released code's Poisson log-link) or ``softplus``.
+
+``positions`` ("where") and ``weights`` ("what") are the neuron's barcodes. The readout
+runs in float32 even under autocast (it is a small share of the work and feeds the loss).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ReadoutConfig
+
+__all__ = ["GaussianReadout", "features_at"]
+
+
+def features_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Bilinear interpolation of ``features [M, C, h, w]`` at ``positions [M, N, 2]`` (x right,
+    y up, in [-1, 1]) -> ``[M, N, C]``."""
+    grid = torch.stack([positions[..., 0], -positions[..., 1]], -1).unsqueeze(1)  # [M, 1, N, 2]
+    out = F.grid_sample(features, grid.to(features.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    return out[:, :, 0].transpose(1, 2)
+
+
+class GaussianReadout(nn.Module):
+    def __init__(self, config: ReadoutConfig, n_neurons: int, channels: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.config = config
+        self.n_neurons, self.channels = int(n_neurons), int(channels)
+        r = config.init_position_range
+        self.mu = nn.Parameter((torch.rand(n_neurons, 2, generator=generator) * 2 - 1) * r)
+        # L = [[a, 0], [b, d]] stored as (a, b, d)
+        scale = torch.zeros(n_neurons, 3)
+        scale[:, 0] = scale[:, 2] = config.init_sigma
+        self.scale = nn.Parameter(scale)
+        self.weight = nn.Parameter(torch.randn(n_neurons, channels, generator=generator) / channels**0.5)
+        self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    # -- barcodes ------------------------------------------------------------------------
+
+    @property
+    def positions(self) -> torch.Tensor:
+        """``[N, 2]`` mean positions ("where"): x right, y up, in feature-map half-sizes."""
+        return self.mu
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """``[N, C]`` feature weights ("what")."""
+        return self.weight
+
+    @property
+    def cholesky(self) -> torch.Tensor:
+        """``[N, 2, 2]`` lower-triangular factor of each position Gaussian's covariance."""
+        a, b, d = self.scale.unbind(-1)
+        zero = torch.zeros_like(a)
+        return torch.stack([a, zero, b, d], -1).reshape(-1, 2, 2)
+
+    @property
+    def covariance(self) -> torch.Tensor:
+        """``[N, 2, 2]`` covariance of each neuron's position Gaussian."""
+        lower = self.cholesky
+        return lower @ lower.transpose(-1, -2)
+
+    # -- forward -----------------------------------------------------------------------
+
+    def sample_positions(self, batch: int) -> torch.Tensor:
+        """``[batch, N, 2]``: one draw per clip in training mode, the means in eval mode."""
+        if not self.training:
+            return self.mu.clamp(-1, 1).expand(batch, -1, -1)
+        eps = torch.randn(batch, self.n_neurons, 2, device=self.mu.device, dtype=self.mu.dtype)
+        return (self.mu + torch.einsum("nij,bnj->bni", self.cholesky, eps)).clamp(-1, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C, h, w] -> [B, T, N]``."""
+        b, t = features.shape[:2]
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            pos = self.sample_positions(b)
+            pos = pos.unsqueeze(1).expand(b, t, -1, -1).reshape(b * t, self.n_neurons, 2)
+            sampled = features_at(features.flatten(0, 1).float(), pos)  # [BT, N, C]
+            drive = torch.einsum("mnc,nc->mn", sampled, self.weight) + self.bias
+            rates = torch.exp(drive) if self.config.output == "exp" else F.softplus(drive)
+        return rates.unflatten(0, (b, t))
+
+    def set_mean_rate(self, mean_rate: torch.Tensor) -> None:
+        """Start the bias where the output equals ``mean_rate [N]`` (for zero drive)."""
+        m = torch.as_tensor(mean_rate, dtype=torch.float32, device=self.bias.device).clamp_min(1e-6)
+        with torch.no_grad():
+            self.bias.copy_(torch.log(m) if self.config.output == "exp" else m + torch.log(-torch.expm1(-m)))
+
+    def extra_repr(self) -> str:
+        return f"neurons={self.n_neurons}, channels={self.channels}, output={self.config.output}"
+

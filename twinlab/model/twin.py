@@ -1,0 +1,418 @@
+"""The digital twin: one shared core, and per session a perspective, a modulation and a readout.
+
+In (one session at a time): ``frames [B, T, H, W]`` luminance in [0, 1] at the twin's frame
+size (144 x 256), ``running_speed [B, T]`` cm/s, ``pupil_diameter [B, T]``, ``pupil_center
+[B, T, 2]`` (session units), ``session`` = the session key. Out: ``rates [B, T, N]``,
+non-negative expected responses of the session's N neurons, causal in time.
+
+::
+
+    frames ──► perspective[s] ──► normalise ──► core.feedforward ──► core.recurrent ──► readout[s] ──► rates
+    pupil_center ──┘ (eye MLP)                                          ▲
+    running_speed, pupil_diameter ──► modulation[s] ── tiled over space ┘
+
+Per-session parts live in ``nn.ModuleDict``s keyed by session id: ``perspectives``,
+``modulations``, ``readouts`` and ``norms`` (input statistics). Switches:
+
+* ``config.use_perspective = False``: frames are stretched onto the retina grid instead of
+  ray traced (the paper's ablation); ``pupil_center`` is then unused.
+* ``config.use_modulation = False``: no behaviour channels reach the core.
+* :meth:`Twin.freeze_core`: the shared core stops learning (no gradients, dropout off).
+* :meth:`Twin.add_session`: a new mouse (new perspective, modulation, readout) on the
+  existing, e.g. trained and frozen, core.
+
+:meth:`Twin.responder` gives the interface shared with the virtual mouse: ``rates(frames,
+running_speed, pupil_diameter, pupil_center)`` for frames of any render size of the monitor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import xarray as xr
+from torch import nn
+
+from ..errors import InputError
+from ..geometry import Screen
+from .config import TwinConfig
+from .core import Core
+from .inputs import InputNorm, check_inputs
+from .modulation import Modulation
+from .perspective import Perspective, resize_to_retina, retina_extent_deg
+from .readout import GaussianReadout
+
+__all__ = ["SessionInfo", "Twin", "TwinResponder", "NEURON_COLUMNS"]
+
+# the session format's neuron table, with the value a missing column takes
+NEURON_COLUMNS = {
+    "unit_id": None,  # 0..N-1
+    "area": "",
+    "depth_um": np.nan,
+    "layer": "",
+    "cell_type": "",
+    "cortex_x_um": np.nan,
+    "cortex_y_um": np.nan,
+}
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+_RESERVED = set(dir(nn.ModuleDict()))
+
+
+@dataclass
+class SessionInfo:
+    """What the twin must know of a session to serve it.
+
+    key : the session id (letters, digits, ``_`` and ``-``).
+    n_neurons : recorded units. screen : the monitor the session was shown on (and its frame
+    rate). neurons : the neuron table (session-format columns; missing ones are filled).
+    mouse_id : who was recorded.
+    """
+
+    key: str
+    n_neurons: int
+    screen: Screen = field(default_factory=Screen)
+    neurons: pd.DataFrame | None = None
+    mouse_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not _KEY.match(self.key) or self.key in _RESERVED:
+            raise InputError(f"session key {self.key!r} must be letters, digits, '_' or '-' (and not a reserved name)")
+        if int(self.n_neurons) < 1:
+            raise InputError(f"session {self.key}: n_neurons must be at least 1, got {self.n_neurons}")
+        self.n_neurons = int(self.n_neurons)
+        if self.neurons is None:
+            table = pd.DataFrame(index=range(self.n_neurons))
+        else:
+            table = self.neurons.reset_index(drop=True)
+        if len(table) != self.n_neurons:
+            raise InputError(f"session {self.key}: the neuron table has {len(table)} rows, "
+                             f"n_neurons is {self.n_neurons}")
+        for name, default in NEURON_COLUMNS.items():
+            if name not in table.columns:
+                table[name] = np.arange(self.n_neurons) if default is None else default
+        table.index.name = "neuron"
+        self.neurons = table
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, key: str | None = None) -> "SessionInfo":
+        """From a session store opened with xarray (see docs/session_format.md)."""
+        attrs = ds.attrs
+        key = key or str(attrs.get("session_id", ""))
+        if "neuron" not in ds.sizes:
+            raise InputError(f"session {key or '?'}: the dataset has no 'neuron' dimension")
+        screen = Screen()
+        if "screen" in attrs:
+            try:
+                screen = Screen(**json.loads(attrs["screen"]))
+            except (TypeError, ValueError) as e:
+                raise InputError(f"session {key}: attribute 'screen' is not a Screen ({e})") from None
+        if "frame_rate_hz" in attrs and float(attrs["frame_rate_hz"]) != screen.frame_rate_hz:
+            screen = dataclasses.replace(screen, frame_rate_hz=float(attrs["frame_rate_hz"]))
+        table = pd.DataFrame({name: c.values for name, c in ds.coords.items()
+                              if c.dims == ("neuron",) and name != "neuron"})
+        if table.empty:
+            table = None
+        return cls(key, int(ds.sizes["neuron"]), screen, table, str(attrs.get("mouse_id", "")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "n_neurons": self.n_neurons, "screen": self.screen.to_dict(),
+                "mouse_id": self.mouse_id, "neurons": _table_to_json(self.neurons)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SessionInfo":
+        return cls(d["key"], d["n_neurons"], Screen(**d["screen"]), _table_from_json(d["neurons"]),
+                   d.get("mouse_id", ""))
+
+
+def _table_to_json(table: pd.DataFrame) -> dict:
+    cols = {}
+    for name in table.columns:
+        s = table[name]
+        if s.dtype.kind == "f":
+            values = [None if not np.isfinite(v) else float(v) for v in s.to_numpy()]
+        elif s.dtype.kind in "iu":
+            values = [int(v) for v in s.to_numpy()]
+        elif s.dtype.kind == "b":
+            values = [bool(v) for v in s.to_numpy()]
+        else:
+            values = [str(v) for v in s.to_numpy()]
+        cols[str(name)] = {"dtype": s.dtype.kind, "values": values}
+    return cols
+
+
+def _table_from_json(cols: Mapping) -> pd.DataFrame:
+    kinds = {"f": "float64", "i": "int64", "u": "int64", "b": "bool"}
+    data = {}
+    for name, col in cols.items():
+        values = col["values"]
+        kind = kinds.get(col["dtype"])
+        data[name] = np.array([np.nan if v is None else v for v in values], dtype=kind) if kind == "float64" \
+            else np.array(values, dtype=kind if kind else object)
+    return pd.DataFrame(data)
+
+
+def _seed_for(seed: int, key: str) -> int:
+    return (int(seed) * 1_000_003 + zlib.crc32(key.encode())) % (2**63)
+
+
+class Twin(nn.Module):
+    """The assembled network over many sessions (see the module docstring)."""
+
+    def __init__(self, config: TwinConfig | None = None, sessions: Iterable[SessionInfo] = (), seed: int = 0):
+        super().__init__()
+        self.config = config if config is not None else TwinConfig()
+        self.seed = int(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.core = Core(self.config)
+        self.perspectives = nn.ModuleDict()
+        self.modulations = nn.ModuleDict()
+        self.readouts = nn.ModuleDict()
+        self.norms = nn.ModuleDict()
+        self.sessions: dict[str, SessionInfo] = {}
+        self._core_frozen = False
+        for info in sessions:
+            self.add_session(info)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.core.parameters()).device
+
+    def add_session(self, info: SessionInfo) -> None:
+        """Add a mouse/session: a new perspective, modulation and readout on the shared core.
+
+        Initialisation is seeded by the twin's seed and the session key, so the same twin
+        built twice is identical whatever order its sessions are added in.
+        """
+        if not isinstance(info, SessionInfo):
+            raise InputError(f"add_session expects a SessionInfo, got {type(info).__name__}")
+        if info.key in self.sessions:
+            raise InputError(f"session {info.key!r} is already part of this twin")
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_seed_for(self.seed, info.key))
+            gen = torch.Generator().manual_seed(_seed_for(self.seed + 1, info.key))
+            parts = {"norms": InputNorm()}
+            if cfg.use_perspective:
+                parts["perspectives"] = Perspective(cfg.perspective, info.screen, generator=gen)
+            if cfg.use_modulation:
+                parts["modulations"] = Modulation(cfg.modulation, info.screen.frame_rate_hz)
+            parts["readouts"] = GaussianReadout(cfg.readout, info.n_neurons, self.core.out_channels, generator=gen)
+        device = self.device
+        for where, module in parts.items():
+            module.to(device).train(self.training)
+            getattr(self, where)[info.key] = module
+        self.sessions[info.key] = info
+
+    def session_info(self, session: str) -> SessionInfo:
+        if session not in self.sessions:
+            known = ", ".join(self.sessions) or "none"
+            raise InputError(f"unknown session {session!r} (this twin has: {known})")
+        return self.sessions[session]
+
+    def session_modules(self, session: str) -> list[nn.Module]:
+        """The per-session parts of ``session`` (what a new mouse learns)."""
+        self.session_info(session)
+        return [d[session] for d in (self.perspectives, self.modulations, self.readouts) if session in d]
+
+    def session_parameters(self, session: str) -> list[nn.Parameter]:
+        return [p for m in self.session_modules(session) for p in m.parameters()]
+
+    def set_statistics(self, session: str, *, frames=None, running_speed=None, pupil_diameter=None,
+                       pupil_center=None, response_mean=None) -> None:
+        """Input statistics ``(mean, std)`` of a session (pupil_center: ``((mx, my), (sx, sy))``),
+        and optionally each neuron's mean response to start its readout bias there."""
+        self.session_info(session)
+        self.norms[session].set(frames=frames, running_speed=running_speed, pupil_diameter=pupil_diameter,
+                                pupil_center=pupil_center)
+        if response_mean is not None:
+            m = torch.as_tensor(np.asarray(response_mean, dtype=np.float32))
+            n = self.sessions[session].n_neurons
+            if m.shape != (n,):
+                raise InputError(f"response_mean has shape {tuple(m.shape)}; session {session} has {n} neurons")
+            self.readouts[session].set_mean_rate(m)
+
+    # -- freezing ---------------------------------------------------------------------------
+
+    @property
+    def core_frozen(self) -> bool:
+        return self._core_frozen
+
+    def freeze_core(self, frozen: bool = True) -> "Twin":
+        """Stop (or resume) learning in the shared core: no gradients, and eval mode (no dropout)."""
+        for p in self.core.parameters():
+            p.requires_grad_(not frozen)
+        self._core_frozen = bool(frozen)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> "Twin":
+        super().train(mode)
+        if self._core_frozen:
+            self.core.eval()
+        return self
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def _required(self) -> list[str]:
+        req = []
+        if self.config.use_modulation:
+            req += ["running_speed", "pupil_diameter"]
+        if self.config.use_perspective:
+            req.append("pupil_center")
+        return req
+
+    def retina(self, frames: torch.Tensor, pupil_center: torch.Tensor | None, *, session: str) -> torch.Tensor:
+        """The normalised image the core sees, ``[B, T, Hr, Wr]``."""
+        norm = self.norms[session]
+        if self.config.use_perspective:
+            x = self.perspectives[session](frames, norm.normalize("pupil_center", pupil_center))
+        else:
+            x = resize_to_retina(frames, self.config.retina_shape)
+        return norm.normalize("frames", x)
+
+    def forward(self, frames: torch.Tensor, running_speed: torch.Tensor | None = None,
+                pupil_diameter: torch.Tensor | None = None, pupil_center: torch.Tensor | None = None, *,
+                session: str, state: dict | None = None, return_state: bool = False):
+        """``[B, T, H, W]`` + behaviour -> ``rates [B, T, N]`` of ``session``.
+
+        ``state`` (from a previous call with ``return_state=True``) continues a recording
+        chunk by chunk: the outputs equal those of one call on the concatenated chunks.
+        """
+        self.session_info(session)
+        check_inputs(frames, running_speed, pupil_diameter, pupil_center, frame_shape=self.config.frame_shape,
+                     required=self._required(), hint=" (twin.responder(session).rates resizes other render sizes)")
+        norm = self.norms[session]
+        retina = self.retina(frames, pupil_center, session=session)
+        modulation, mod_state = None, None
+        if self.config.use_modulation:
+            modulation, mod_state = self.modulations[session](
+                norm.normalize("running_speed", running_speed), norm.normalize("pupil_diameter", pupil_diameter),
+                state=None if state is None else state["modulation"])
+        features, core_state = self.core(retina, modulation, state=None if state is None else state["core"])
+        rates = self.readouts[session](features)
+        if return_state:
+            return rates, {"modulation": mod_state, "core": core_state}
+        return rates
+
+    def compile_parts(self, **options) -> "Twin":
+        """``torch.compile`` the heavy parts in place: the feedforward, the recurrent step (one
+        graph reused for every frame, so compile time does not grow with clip length) and
+        every current session's perspective and readout. Sessions added later run eager
+        until this is called again. ``options`` go to ``torch.compile``."""
+        modules = [self.core.feedforward, self.core.recurrent.cell]
+        modules += [*self.perspectives.values(), *self.readouts.values()]
+        for m in modules:
+            m.compile(**options)
+        return self
+
+    # -- interfaces -------------------------------------------------------------------------
+
+    def responder(self, session: str) -> "TwinResponder":
+        """The responder interface for one session (shared with the virtual mouse)."""
+        self.session_info(session)
+        return TwinResponder(self, session)
+
+    def barcodes(self, session: str) -> xr.Dataset:
+        """Each neuron's "where" (readout position) and "what" (feature weights).
+
+        ``position [neuron, axis]`` in feature-map half-sizes (x right, y up),
+        ``position_deg [neuron, axis]`` the same on the retina in degrees (AE about the
+        optical axis at rest; NaN without perspective), ``weights [neuron, feature]``,
+        ``sigma [neuron, axis]`` the readout Gaussian's std along x and y; the neuron table
+        as coordinates.
+        """
+        info = self.session_info(session)
+        ro = self.readouts[session]
+        pos = ro.positions.detach().cpu().double().numpy()
+        if self.config.use_perspective:
+            half = np.array(retina_extent_deg(self.config.perspective))
+            pos_deg = pos * half
+        else:
+            pos_deg = np.full_like(pos, np.nan)
+        sigma = np.sqrt(np.diagonal(ro.covariance.detach().cpu().double().numpy(), axis1=1, axis2=2))
+        coords = {name: ("neuron", info.neurons[name].to_numpy()) for name in info.neurons.columns}
+        coords.update(neuron=np.arange(info.n_neurons), axis=["x", "y"])
+        return xr.Dataset(
+            {"position": (("neuron", "axis"), pos), "position_deg": (("neuron", "axis"), pos_deg),
+             "sigma": (("neuron", "axis"), sigma),
+             "weights": (("neuron", "feature"), ro.weights.detach().cpu().double().numpy())},
+            coords=coords, attrs={"session": session, "position_units": "feature-map half-sizes, x right, y up",
+                                  "position_deg_units": "deg on the retina (AE about the optical axis at rest)"})
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"sessions={list(self.sessions)}, perspective={c.use_perspective}, modulation={c.use_modulation}, "
+                f"core_frozen={self._core_frozen}")
+
+
+@contextmanager
+def _eval_mode(module: nn.Module):
+    was = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was)
+
+
+class TwinResponder:
+    """One session of a twin behind the responder interface (see ``rates``)."""
+
+    def __init__(self, twin: Twin, session: str):
+        self.twin = twin
+        self.session = session
+        info = twin.session_info(session)
+        self.neurons: pd.DataFrame = info.neurons
+        self.screen: Screen = info.screen
+        self.frame_rate_hz: float = info.screen.frame_rate_hz
+
+    @property
+    def n_neurons(self) -> int:
+        return len(self.neurons)
+
+    def _prepare(self, frames, running_speed, pupil_diameter, pupil_center):
+        device = self.twin.device
+        conv = [None if v is None else torch.as_tensor(v, dtype=torch.float32, device=device)
+                for v in (frames, running_speed, pupil_diameter, pupil_center)]
+        frames = conv[0]
+        check_inputs(*conv, required=self.twin._required())
+        h, w = frames.shape[-2:]
+        target = self.twin.config.frame_shape
+        if (h, w) != target:
+            # every render grid covers the whole monitor, so any size maps onto the twin's by
+            # resampling, as long as it is not a different (e.g. transposed) layout
+            want = self.screen.width_px / self.screen.height_px
+            if abs((w / h) / want - 1) > 0.05:
+                raise InputError(f"frames are {h} x {w} pixels (width/height {w / h:.2f}) but the monitor is "
+                                 f"{self.screen.width_px} x {self.screen.height_px} (width/height {want:.2f}); "
+                                 "frames must be [batch, time, height, width] of the whole monitor")
+            b, t = frames.shape[:2]
+            x = frames.reshape(b * t, 1, h, w)
+            x = F.interpolate(x, size=target, mode="bilinear", align_corners=False, antialias=h > target[0])
+            frames = x.reshape(b, t, *target)
+        return frames, *conv[1:]
+
+    def rates(self, frames, running_speed, pupil_diameter, pupil_center) -> torch.Tensor:
+        """``frames [B, T, H, W]`` luminance in [0, 1] (any render size of the monitor),
+        ``running_speed [B, T]`` cm/s, ``pupil_diameter [B, T]``, ``pupil_center [B, T, 2]``
+        -> ``[B, T, N]`` expected responses (eval mode; differentiable w.r.t. the frames)."""
+        with _eval_mode(self.twin):
+            return self.twin(*self._prepare(frames, running_speed, pupil_diameter, pupil_center), session=self.session)
+
+    def rates_with_state(self, frames, running_speed, pupil_diameter, pupil_center, state: dict | None = None):
+        """As :meth:`rates`, continuing from ``state``; -> ``(rates, state)`` for the next chunk."""
+        with _eval_mode(self.twin):
+            return self.twin(*self._prepare(frames, running_speed, pupil_diameter, pupil_center),
+                             session=self.session, state=state, return_state=True)
