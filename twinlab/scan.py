@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .errors import InputError
 from .stimuli import StimulusSpec, iter_trials
 
-__all__ = ["ScanConfig", "scan", "iter_scan", "select_neurons", "pick_device"]
+__all__ = ["ScanConfig", "scan", "iter_scan", "neuron_table", "select_neurons", "pick_device"]
 
 BEHAVIOR_MODES = ("median", "recorded")
 
@@ -87,7 +87,8 @@ def pick_device(name: str = "auto") -> torch.device:
     return dev
 
 
-def _neuron_table(responder) -> pd.DataFrame:
+def neuron_table(responder) -> pd.DataFrame:
+    """The responder's neuron table as a DataFrame (one row per neuron, in output order)."""
     table = responder.neurons
     if isinstance(table, xr.Dataset):
         table = table.to_dataframe()
@@ -156,7 +157,7 @@ def _batch_trials(device: torch.device, n_frames: int, shape: tuple[int, int], n
 def iter_scan(responder, stimulus: xr.Dataset | StimulusSpec, config: ScanConfig = ScanConfig(),
               neurons: np.ndarray | None = None, progress: bool = True) -> Iterator[xr.Dataset]:
     """Yield the scan in chunks of whole trials (see :func:`scan`), in bounded memory."""
-    table = _neuron_table(responder)
+    table = neuron_table(responder)
     idx = np.arange(len(table)) if neurons is None else np.asarray(neurons)
     dev = pick_device(config.device)
     noise = hasattr(responder, "sample") if config.noise is None else bool(config.noise)

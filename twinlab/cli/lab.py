@@ -26,7 +26,7 @@ from . import friendly, main
 @friendly
 def scan(stimulus_name, overrides, model, mouse, neurons, repeats, behavior, noise, device, seed, out) -> None:
     """Show a stimulus to a twin (or a virtual mouse) and record its responses."""
-    from .. import scan as scan_mod
+    from ..scan import ScanConfig, iter_scan, neuron_table, select_neurons
     from ..responders import load_responder
     from ..stimuli import resolve_spec
     from ..stimuli.io import load_stimulus
@@ -34,7 +34,7 @@ def scan(stimulus_name, overrides, model, mouse, neurons, repeats, behavior, noi
 
     output_format(out)
     check_writable(out)
-    config = scan_mod.ScanConfig(repeats=repeats, behavior=behavior, noise=noise, device=device, seed=seed)
+    config = ScanConfig(repeats=repeats, behavior=behavior, noise=noise, device=device, seed=seed)
     if stimulus_name.endswith((".zarr", ".nc")) and Path(stimulus_name).exists():
         if overrides:
             raise InputError("--set applies to stimulus specs, not to a stimulus file")
@@ -42,8 +42,8 @@ def scan(stimulus_name, overrides, model, mouse, neurons, repeats, behavior, noi
     else:
         stimulus = resolve_spec(stimulus_name, overrides)
     responder = load_responder(model, mouse)
-    idx = scan_mod.select_neurons(scan_mod._neuron_table(responder), neurons)
-    write_chunks(scan_mod.iter_scan(responder, stimulus, config, idx), out, dim="frame")
+    idx = select_neurons(neuron_table(responder), neurons)
+    write_chunks(iter_scan(responder, stimulus, config, idx), out, dim="frame")
     click.echo(f"wrote {out}", err=True)
 
 
