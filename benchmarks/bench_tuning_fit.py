@@ -70,9 +70,13 @@ def main() -> None:
           f"median |dmu| {err_ours:.2f} deg  median SSE on the scipy subset {np.nanmedian(fit['sse'][:k]):.4f}")
     print(f"scipy loop : {t_sp:8.2f} s  ({1e6 * t_sp / args.neurons:7.1f} us/neuron)  "
           f"median |dmu| {err_sp:.2f} deg  median SSE on the scipy subset {np.nanmedian(sse_sp):.4f}")
-    print(f"speed-up   : {t_sp / t_ours:.0f}x;  on the scipy subset ours is within 1% of scipy's SSE or "
-          f"lower for {np.mean(fit['sse'][:k] <= sse_sp * 1.01):.1%} of neurons, strictly lower for "
-          f"{np.mean(fit['sse'][:k] < sse_sp * (1 - 1e-6)):.1%}")
+    ok = np.isfinite(sse_sp)
+    ours = fit["sse"][:k][ok]
+    print(f"speed-up   : {t_sp / t_ours:.0f}x")
+    print(f"fit error  : scipy failed (maxfev) on {np.mean(~ok):.1%} of neurons, ours on "
+          f"{np.mean(~np.isfinite(fit['sse'])):.1%}; where scipy converged, ours is within 1% of its SSE "
+          f"or lower for {np.mean(ours <= sse_sp[ok] * 1.01):.1%}, within 0.1% for "
+          f"{np.mean(ours <= sse_sp[ok] * 1.001):.1%}")
 
 
 if __name__ == "__main__":

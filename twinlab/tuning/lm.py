@@ -7,7 +7,8 @@ neuron (times starts); every step is one batched ``[B, P, P]`` solve.
 
 Why chunks and an active set: the arithmetic per problem is tiny, so the cost is memory
 traffic. Problems are solved in cache-sized chunks, and each iteration only touches the
-problems of the chunk that have not converged yet.
+problems of the chunk that have not converged yet. Bounds: a parameter at a bound whose
+gradient points outward is held for that step (active set); the rest are projected.
 """
 
 from __future__ import annotations
@@ -73,6 +74,17 @@ def _solve_chunk(model, y, p, rows, lower, upper, iterations, lam0, ftol):
         jt = ja.transpose(1, 2)
         jtj = jt @ ja
         jtr = (jt @ ra[..., None])[..., 0]
+        # parameters pinned at a bound that the gradient pushes further out are held fixed
+        # for this step (an active set), so the others still take a full Gauss-Newton step
+        # instead of a projected one that would stall
+        pinned = torch.zeros_like(pa, dtype=torch.bool)
+        if lower is not None:
+            pinned |= (pa <= lower) & (jtr > 0)
+        if upper is not None:
+            pinned |= (pa >= upper) & (jtr < 0)
+        free = (~pinned).to(pa.dtype)
+        jtj = jtj * free[:, :, None] * free[:, None, :] + torch.diag_embed(1 - free)
+        jtr = jtr * free
         diag = torch.diagonal(jtj, dim1=1, dim2=2).clamp_min(1e-12)
         step = torch.linalg.solve(jtj + la[:, None, None] * diag[:, :, None] * eye + 1e-12 * eye, -jtr)
         p_new = _project(pa + step, lower, upper)
