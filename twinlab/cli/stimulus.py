@@ -53,10 +53,10 @@ def stimulus(name, overrides, out, preview, list_, show_spec) -> None:
 
 @main.command()
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--no-gallery", is_flag=True, help="Skip rendering the stimulus gallery.")
 @friendly
-def demo(out) -> None:
-    """The main job on embedded defaults (for now: the stimulus gallery)."""
-    from ..demo import run_demo
+def demo(out, no_gallery) -> None:
+    """The main job on embedded defaults: a virtual mouse, its twin, scans, tuning, comparison."""
+    from ..demo import DemoConfig, run_demo
 
-    for path in run_demo(out):
-        click.echo(str(path))
+    click.echo(str(run_demo(out, DemoConfig(gallery=not no_gallery)) / "README.md"))

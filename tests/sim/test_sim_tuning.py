@@ -1,0 +1,170 @@
+"""Planted truth recovered by measurement: directions, RF centres, eye shifts, running gain,
+and trial-to-trial variability with a noise ceiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import twinlab as tl
+from twinlab import metrics
+from twinlab.geometry import Screen
+from twinlab.sim import VirtualMouse
+from twinlab.sim.behavior import neutral_behavior, run_level
+
+
+@pytest.fixture(scope="module")
+def mouse():
+    # the nominal monitor placement, so RF truth in eye coordinates is also monitor degrees
+    return VirtualMouse(seed=3, n_neurons=120, screen=Screen())
+
+
+def _inner(t, x_max, y_max):
+    return ((t.true_rf_x_deg.abs() < x_max) & (t.true_rf_y_deg.abs() < y_max)).to_numpy()
+
+
+def test_directions_and_orientations_recovered_from_pink_noise(mouse):
+    stim = tl.generate(tl.resolve_spec("pink_noise", ["height_px=36", "width_px=64", "repeats=32"]))
+    rates = mouse.respond(stim, noise=False).rates.values
+    d = stim.direction_deg.values
+    start = np.r_[True, np.diff(stim.segment.values) != 0]
+    idx = np.arange(len(d))
+    since = idx - np.maximum.accumulate(np.where(start, idx, 0))
+    keep = since >= 6  # past the response latency of each 1-s direction
+    dirs = np.unique(d)
+    assert len(dirs) == 16
+    tc = np.stack([rates[(d == x) & keep].mean(0) for x in dirs])  # [16, N]
+    th = np.deg2rad(dirs)[:, None]
+    pref_dir = np.rad2deg(np.angle((tc * np.exp(1j * th)).sum(0))) % 360
+    pref_ori = np.rad2deg(np.angle((tc * np.exp(2j * th)).sum(0))) / 2 % 180
+    t = mouse.neurons
+    err_dir = np.abs((pref_dir - t.true_pref_direction_deg.to_numpy() + 180) % 360 - 180)
+    err_ori = np.abs((pref_ori - t.true_pref_orientation_deg.to_numpy() + 90) % 180 - 90)
+    inner = _inner(t, 45, 28)  # RFs well inside the monitor
+    tuned = (t.cell_class != "untuned").to_numpy() & inner
+    ds = (t.true_ds_strength >= 0.5).to_numpy() & inner
+    assert tuned.sum() >= 40 and ds.sum() >= 8
+    assert np.median(err_ori[tuned]) < 3.0 and np.percentile(err_ori[tuned], 90) < 7.0
+    assert np.median(err_dir[ds]) < 4.0 and np.percentile(err_dir[ds], 90) < 10.0
+    # a wrong planted direction would be off by ~90 deg on average: the test can fail
+    assert np.median(np.abs((pref_ori[tuned] - (t.true_pref_orientation_deg.to_numpy()[tuned] + 45) + 90) % 180 - 90)) > 30
+
+
+@pytest.fixture(scope="module")
+def off_dots():
+    return tl.generate(tl.resolve_spec("gaussian_dots", ["height_px=36", "width_px=64", "polarities=['off']"]))
+
+
+def _rf_centres(mouse, dots, pupil_center=(0.0, 0.0)):
+    """RF centre per neuron from off-dot responses: centroid of the dots that drive it above
+    half its maximum (responses 67-400 ms after each dot's onset)."""
+    beh = neutral_behavior(dots.sizes["frame"])
+    beh["pupil_center"][:] = np.asarray(pupil_center, dtype=np.float32)
+    r = mouse.respond(dots, behavior=beh, noise=False).rates.values
+    onset = np.flatnonzero(np.diff(np.r_[0, (~dots.blank.values).astype(int)]) == 1)
+    cs = np.vstack([np.zeros((1, r.shape[1])), np.cumsum(r, 0)])
+    a, b = np.minimum(onset + 2, len(r)), np.minimum(onset + 12, len(r))
+    resp = (cs[b] - cs[a]) / 10.0  # [dots, N]
+    w = np.clip(resp - np.median(resp, 0), 0, None)
+    w = np.where(w >= 0.5 * w.max(0), w, 0.0)
+    x, y = dots.dot_x_deg.values[onset], dots.dot_y_deg.values[onset]
+    return (w * x[:, None]).sum(0) / w.sum(0), (w * y[:, None]).sum(0) / w.sum(0)
+
+
+def test_rf_centres_recovered_from_off_dots(mouse, off_dots):
+    cx, cy = _rf_centres(mouse, off_dots)
+    t = mouse.neurons
+    # energy-like cells (complex, DS energy, untuned blobs) respond to a dark dot over their
+    # whole RF, so the map is centred on it; simple cells respond beside their centre
+    pick = (t.true_complexity >= 0.6).to_numpy() & _inner(t, 40, 25)
+    assert pick.sum() >= 25
+    err = np.hypot(cx - t.true_rf_monitor_x_deg.to_numpy(), cy - t.true_rf_monitor_y_deg.to_numpy())[pick]
+    assert np.median(err) < 2.0 and np.percentile(err, 90) < 4.0
+
+
+def _expected_shift(t, screen: Screen, gaze):
+    """Where each RF centre lands on the monitor with the eye turned to ``gaze`` (deg), by an
+    independent route: Rodrigues rotation in numpy, the monitor plane, Screen.cm_to_deg."""
+    def vec(x, y):
+        rho, phi = np.radians(np.hypot(x, y)), np.arctan2(y, x)
+        return np.stack([np.sin(rho) * np.cos(phi), np.sin(rho) * np.sin(phi), np.cos(rho)], -1)
+
+    g = vec(np.float64(gaze[0]), np.float64(gaze[1]))
+    z = np.array([0.0, 0.0, 1.0])
+    k = np.cross(z, g)
+    s, c = np.linalg.norm(k), g[2]
+    k = k / s
+    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    R = np.eye(3) + s * K + (1 - c) * K @ K
+    v = vec(t.true_rf_x_deg.to_numpy(), t.true_rf_y_deg.to_numpy()) @ R.T
+    x_cm = screen.distance_cm * v[:, 0] / v[:, 2] + screen.center_x_cm
+    y_cm = screen.distance_cm * v[:, 1] / v[:, 2] + screen.center_y_cm
+    return screen.cm_to_deg(x_cm, y_cm)
+
+
+def test_planted_eye_displacement_shifts_the_measured_rf(mouse, off_dots):
+    gaze = (10.0, -6.0)
+    x0, y0 = _rf_centres(mouse, off_dots)
+    x1, y1 = _rf_centres(mouse, off_dots, pupil_center=gaze)
+    t = mouse.neurons
+    ex, ey = _expected_shift(t, mouse.screen, gaze)
+    pick = (t.true_complexity >= 0.6).to_numpy() & _inner(t, 30, 18)
+    assert pick.sum() >= 15
+    dx, dy = (x1 - x0)[pick], (y1 - y0)[pick]
+    exp_dx, exp_dy = (ex - t.true_rf_x_deg.to_numpy())[pick], (ey - t.true_rf_y_deg.to_numpy())[pick]
+    assert 8 < np.median(dx) < 13 and -9 < np.median(dy) < -3.5  # moved with the gaze
+    assert np.median(np.abs(dx - exp_dx)) < 1.5 and np.median(np.abs(dy - exp_dy)) < 1.5
+
+
+def test_running_raises_responses_of_modulated_neurons_only(mouse):
+    stim = tl.generate(tl.resolve_spec("natural_movies", ["height_px=36", "width_px=64", "n_trials=1",
+                                                          "source=photos", "clip_duration_s=4"]))
+    frames = torch.as_tensor(stim.frames.values)[None]
+    T = frames.shape[1]
+    pupil, center = torch.full((1, T), mouse.config.behavior.pupil_mm), torch.zeros(1, T, 2)
+    with torch.no_grad():
+        still = mouse.rates(frames, torch.zeros(1, T), pupil, center)[0].mean(0).numpy()
+        run = mouse.rates(frames, torch.full((1, T), 20.0), pupil, center)[0].mean(0).numpy()
+    t = mouse.neurons
+    mod = t.true_run_modulated.to_numpy()
+    assert 0.3 < mod.mean() < 0.9
+    ratio = run / still
+    np.testing.assert_allclose(ratio[~mod], 1.0, rtol=1e-5)
+    expected = np.exp(t.true_run_gain.to_numpy() * float(run_level(np.float64(20.0))))
+    np.testing.assert_allclose(ratio[mod], expected[mod], rtol=1e-4)
+    assert (ratio[mod] > 1.2).all()
+    # in noisy responses too: modulated neurons fire more while running, the others do not
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        r_still = mouse.rates(frames.expand(40, -1, -1, -1), torch.zeros(40, T), pupil.expand(40, -1),
+                              center.expand(40, -1, -1))
+    r_run = r_still * torch.as_tensor(ratio)
+    y_still = mouse.sample(r_still, gen).mean((0, 1)).numpy()
+    y_run = mouse.sample(r_run, gen).mean((0, 1)).numpy()
+    gain = np.log((y_run[mod].sum()) / y_still[mod].sum())
+    null = np.log(y_run[~mod].sum() / y_still[~mod].sum())
+    assert gain > 0.25 and abs(null) < 0.1
+
+
+def test_repeats_differ_and_the_noise_ceiling_is_realistic(mouse):
+    # 20 s of natural movie, 10 repeats, each with its own behaviour (running, pupil, gaze)
+    stim = tl.generate(tl.resolve_spec("natural_movies", ["height_px=36", "width_px=64", "n_trials=2",
+                                                          "source=photos", "seed=7"]))
+    out = mouse.respond(stim, behavior="sample", repeats=10, seed=2)
+    y = out.responses.values  # [repeat, frame, neuron]
+    assert (y >= 0).all() and np.median(y) == 0  # sparse, deconvolved-calcium-like
+    # repeats correlate clearly below 1 and clearly above 0: single trials weakly (sparse
+    # 30-Hz frames) but positively in nearly every neuron, halves of the repeats clearly
+    pair = np.nanmean([metrics.correlation(y[i], y[j]) for i in range(10) for j in range(i + 1, 10)], 0)
+    assert np.mean(pair[np.isfinite(pair)] > 0) > 0.65 and np.nanmedian(pair) < 0.3
+    half = metrics.correlation(y[:5].mean(0), y[5:].mean(0), skip=10)
+    assert 0.1 < np.nanmedian(half) < 0.85
+    ccmax = metrics.cc_max(y, skip=10)
+    # mouse V1 natural-movie ceilings (Sensorium / MICrONS-era recordings): median ~0.3-0.7
+    assert 0.3 < np.nanmedian(ccmax) < 0.75
+    assert np.mean(np.isnan(ccmax)) < 0.3
+    # the noiseless rates predict the repeat average better than any single trial does
+    cc_true = metrics.correlation(out.rates.values.mean(0), y.mean(0), skip=10)  # rates: [repeat, frame, neuron]
+    cc_single = metrics.correlation(y[0], y[1:].mean(0), skip=10)
+    assert np.nanmedian(cc_true) > np.nanmedian(cc_single) + 0.1

@@ -1,0 +1,605 @@
+"""Settings of the virtual mouse and of simulated recordings, as frozen dataclasses.
+
+Every number that shapes a simulated mouse lives here with its unit in its name and its
+source in a comment; TOML presets (``presets/sim/*.toml``) are these dataclasses written
+down. :func:`from_dict` builds a config from nested plain dicts (as read from TOML), refusing
+unknown keys and wrong types with a one-line :class:`~twinlab.errors.InputError`;
+:func:`to_dict` is its inverse.
+
+Layout:
+
+* :class:`AreaConfig`: one visual area (retinotopic map on the cortex, RF size, SF/TF).
+* :class:`PopulationConfig`: how neurons are drawn (areas, layers, cell classes, gains).
+* :class:`ResponseConfig`: the response model's fixed choices (retina grid, filters, rates).
+* :class:`BehaviorConfig`: running, pupil and eye-movement statistics.
+* :class:`NoiseConfig`: trial-to-trial variability (events, shared latent state).
+* :class:`MouseConfig`: all of the above plus the monitor placement of one mouse.
+* :class:`DomainConfig` / :class:`SessionConfig`: what a recorded session shows.
+* :class:`CohortConfig`: a cohort of mice (what ``twinlab simulate`` records).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import InputError
+from ..geometry import Screen
+
+__all__ = [
+    "AreaConfig",
+    "PopulationConfig",
+    "ResponseConfig",
+    "BehaviorConfig",
+    "NoiseConfig",
+    "MouseConfig",
+    "DomainConfig",
+    "SessionConfig",
+    "CohortConfig",
+    "KNOWN_AREAS",
+    "from_dict",
+    "to_dict",
+    "config_to_toml",
+    "preset_names",
+    "resolve_cohort",
+]
+
+
+@dataclass(frozen=True)
+class AreaConfig:
+    """One visual area: its share of the neurons, its retinotopic map and its tuning ranges.
+
+    The map is schematic but keeps what matters for checking readout positions: each area
+    is a rectangle of cortex (``cortex_x_um`` lateral-positive, ``cortex_y_um``
+    anterior-positive) mapped linearly onto a rectangle of the visual field (retinal AE
+    degrees, eye at rest; x = azimuth to the right of the monitor's perpendicular, y =
+    elevation). ``azimuth_sign`` -1 means azimuth falls as cortex_x grows; V1 (-1) and LM
+    (+1) meet at cortex_x = 2000 um at the same azimuth: the mirror reversal at the V1/LM
+    border. Each RF sits ``scatter_deg`` (s.d.) off the map.
+
+    RF size and preferences are log-normal about the medians here (spreads in
+    :class:`PopulationConfig`). Published mouse ranges: RF sigma 5-15 deg, preferred SF
+    0.02-0.3 cpd with higher areas (AL, RL) preferring lower SF and higher TF than V1 and LM
+    (Marshel et al. 2011; Andermann et al. 2011), TF 1-8 Hz.
+    """
+
+    name: str = "V1"
+    fraction: float = 0.5
+    azimuth_deg: tuple[float, float] = (-55.0, 55.0)
+    elevation_deg: tuple[float, float] = (-38.0, 38.0)
+    cortex_x_um: tuple[float, float] = (0.0, 2000.0)
+    cortex_y_um: tuple[float, float] = (0.0, 2000.0)
+    azimuth_sign: int = -1
+    elevation_sign: int = -1
+    scatter_deg: float = 4.0
+    rf_sigma_deg: float = 7.0
+    sf_cpd: float = 0.05
+    tf_hz: float = 2.0
+
+    def validate(self, where: str) -> None:
+        _require(self.fraction > 0, f"{where}: fraction must be positive, got {self.fraction}")
+        for name in ("azimuth_deg", "elevation_deg", "cortex_x_um", "cortex_y_um"):
+            lo, hi = getattr(self, name)
+            _require(hi > lo, f"{where}: {name} must be (low, high) with high > low, got {(lo, hi)}")
+        _require(self.azimuth_sign in (-1, 1), f"{where}: azimuth_sign must be 1 or -1")
+        _require(self.elevation_sign in (-1, 1), f"{where}: elevation_sign must be 1 or -1")
+        _require(self.scatter_deg >= 0, f"{where}: scatter_deg must be non-negative")
+        for name in ("rf_sigma_deg", "sf_cpd", "tf_hz"):
+            _require(getattr(self, name) > 0, f"{where}: {name} must be positive, got {getattr(self, name)}")
+
+
+# Higher visual areas lateral (LM) and anterior (AL, RL) of V1; fields of view and tuning
+# medians after Marshel et al. 2011 / Andermann et al. 2011 / Wang & Burkhalter 2007.
+KNOWN_AREAS: dict[str, AreaConfig] = {
+    "V1": AreaConfig("V1", 0.5, (-50.0, 50.0), (-33.0, 33.0), (0.0, 2000.0), (0.0, 2000.0), -1, -1, 4.0, 9.0, 0.045, 2.0),
+    "LM": AreaConfig("LM", 0.2, (-50.0, 40.0), (-30.0, 30.0), (2000.0, 2800.0), (200.0, 1800.0), 1, -1, 6.0, 10.0, 0.04, 2.5),
+    "AL": AreaConfig("AL", 0.15, (-45.0, 30.0), (-28.0, 25.0), (2000.0, 2700.0), (1800.0, 2500.0), -1, -1, 8.0, 12.0, 0.035, 3.5),
+    "RL": AreaConfig("RL", 0.15, (-40.0, 30.0), (-33.0, 15.0), (1100.0, 2000.0), (2000.0, 2600.0), 1, -1, 8.0, 12.5, 0.03, 4.0),
+}
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """How the neurons of one mouse are drawn.
+
+    Spreads are standard deviations of the natural log. ``sigma_sf_exponent`` couples RF
+    size to SF (sigma ~ sf ** exponent): high-SF cells have small RFs, so the number of
+    carrier cycles under the envelope (which sets orientation bandwidth) varies less than SF.
+
+    Cell classes: ``untuned_fraction`` of the neurons have an isotropic centre-surround
+    (difference-of-Gaussians, ON or OFF centre) RF instead of a Gabor: orientation-untuned
+    cells, labelled ``untuned``. For the others, ``complexity`` in [0, 1] mixes a rectified linear Gabor (0, simple) and
+    the quadrature energy (1, complex); ``ds_strength`` in [0, 1] weighs the temporal
+    quadrature that makes a filter spatiotemporally oriented (0 none; the null direction's
+    linear response is (1 - d) / (1 + d) of the preferred one). A neuron is labelled
+    ``ds`` where d >= 0.5, else ``simple`` / ``complex`` by complexity < / >= 0.5.
+    Class fractions and their parameter ranges are calibrated against the Sensorium 2023
+    tuning (see :mod:`twinlab.sim.calibration`).
+
+    Layers: depth drawn uniformly within each layer's range (um below pia). Cell types (11
+    excitatory types, named after the MICrONS sub-layer types) follow depth with
+    ``type_noise`` chance of another type of the same layer, and shift tuning: correlated
+    with, not determined by, tuning and depth.
+
+    Response scale: each neuron's output is ``response_scale`` (log-normal across neurons,
+    like the per-neuron units of deconvolved calcium) times a unit-free rate whose mean on
+    a reference natural-like movie is ``reference_rate`` (so every neuron responds to
+    natural input, however its RF and preferences fall), raised through the neuron's
+    ``exponent`` (1 = rectified amplitude ... 2 = energy), plus ``baseline_rate``.
+
+    Gains: a fraction of neurons is modulated by running (log-gain ``run_gain`` at full
+    running, drawn from the range) and the rest not at all (exactly 0); likewise for pupil
+    size (log-gain per pupil s.d.).
+    """
+
+    n_neurons: int = 1000
+    areas: tuple[str, ...] = ("V1", "LM", "AL", "RL")
+    area_overrides: tuple[AreaConfig, ...] = ()
+    rf_sigma_logsd: float = 0.25
+    rf_sigma_range_deg: tuple[float, float] = (4.0, 18.0)
+    sf_logsd: float = 0.45
+    sf_range_cpd: tuple[float, float] = (0.02, 0.3)
+    tf_logsd: float = 0.45
+    tf_range_hz: tuple[float, float] = (1.0, 8.0)
+    sigma_sf_exponent: float = -0.5
+    aspect_median: float = 0.28
+    aspect_logsd: float = 0.5
+    untuned_fraction: float = 0.3
+    ds_fraction: float = 0.11
+    ds_strength_range: tuple[float, float] = (0.45, 0.9)
+    other_ds_strength_max: float = 0.25
+    complex_fraction: float = 0.55
+    normalization_fraction: float = 0.8
+    c50_range: tuple[float, float] = (0.08, 0.3)
+    surround_fraction: float = 0.6
+    surround_weight_range: tuple[float, float] = (0.5, 2.0)
+    layers: tuple[str, ...] = ("L2/3", "L4", "L5")
+    layer_fractions: tuple[float, ...] = (0.6, 0.25, 0.15)
+    layer_depths_um: tuple[float, ...] = (100.0, 350.0, 450.0, 650.0)
+    type_noise: float = 0.3
+    run_modulated_fraction: float = 0.6
+    run_gain_range: tuple[float, float] = (0.3, 1.0)
+    pupil_modulated_fraction: float = 0.5
+    pupil_gain_range: tuple[float, float] = (0.1, 0.35)
+    exponent_range: tuple[float, float] = (1.5, 3.0)
+    reference_rate: float = 1.0
+    reference_rate_logsd: float = 0.3
+    baseline_rate: float = 0.1
+    baseline_logsd: float = 0.6
+    response_scale: float = 2.0
+    response_scale_logsd: float = 0.8
+
+    def validate(self, where: str = "population") -> None:
+        _require(self.n_neurons >= 1, f"{where}: n_neurons must be at least 1, got {self.n_neurons}")
+        _require(len(self.areas) >= 1, f"{where}: areas must name at least one area")
+        known = set(KNOWN_AREAS) | {a.name for a in self.area_overrides}
+        for a in self.areas:
+            _require(a in known, f"{where}: unknown area {a!r} (known: {', '.join(sorted(known))})")
+        _require(len(set(self.areas)) == len(self.areas), f"{where}: areas must not repeat, got {list(self.areas)}")
+        for a in self.area_overrides:
+            a.validate(f"{where} area {a.name}")
+        for name in ("rf_sigma_range_deg", "sf_range_cpd", "tf_range_hz", "c50_range", "ds_strength_range",
+                     "surround_weight_range", "run_gain_range", "pupil_gain_range", "exponent_range"):
+            lo, hi = getattr(self, name)
+            _require(0 <= lo <= hi, f"{where}: {name} must be (low, high) with 0 <= low <= high, got {(lo, hi)}")
+        for name in ("untuned_fraction", "ds_fraction", "complex_fraction", "normalization_fraction", "surround_fraction", "type_noise",
+                     "run_modulated_fraction", "pupil_modulated_fraction", "other_ds_strength_max"):
+            v = getattr(self, name)
+            _require(0 <= v <= 1, f"{where}: {name} must be in [0, 1], got {v}")
+        _require(self.ds_strength_range[1] <= 1, f"{where}: ds_strength_range must lie in [0, 1]")
+        _require(len(self.layers) == len(self.layer_fractions) and len(self.layer_depths_um) == len(self.layers) + 1,
+                 f"{where}: layers, layer_fractions and layer_depths_um (one more edge) must match in length")
+        _require(all(f >= 0 for f in self.layer_fractions) and sum(self.layer_fractions) > 0,
+                 f"{where}: layer_fractions must be non-negative and not all zero")
+        _require(all(b > a for a, b in zip(self.layer_depths_um, self.layer_depths_um[1:])),
+                 f"{where}: layer_depths_um must increase")
+        _require(self.exponent_range[0] > 0, f"{where}: exponent_range must be positive")
+        for name in ("reference_rate", "baseline_rate", "aspect_median", "response_scale"):
+            _require(getattr(self, name) > 0, f"{where}: {name} must be positive")
+
+    def area_configs(self) -> list[AreaConfig]:
+        table = dict(KNOWN_AREAS)
+        table.update({a.name: a for a in self.area_overrides})
+        return [table[a] for a in self.areas]
+
+
+@dataclass(frozen=True)
+class ResponseConfig:
+    """Fixed choices of the response model (:mod:`twinlab.sim.responses`).
+
+    ``retina_deg_per_px``: resolution of the eye-centred grid every frame is resampled onto
+    (2.5 deg resolves 0.2 cpd; finer SFs are attenuated, as the 36 x 64 Sensorium frames
+    cannot carry them anyway). ``temporal_kernel_s``: length of the causal temporal filters.
+    ``latency_s``: pure delay before any filter responds. ``max_envelope_s``: the temporal
+    envelope's s.d. is a quarter period of the preferred TF but at most this, so slow cells
+    still respond within ~150 ms (mouse V1 latencies). ``untuned_surround``: weight of the
+    (twice as wide) surround Gaussian in the untuned cells' difference-of-Gaussians. ``norm_tau_s``: time constant of
+    the contrast-energy pool. ``pool_factor``: the pool's grid is this many retina pixels
+    per side.
+    """
+
+    retina_deg_per_px: float = 2.5
+    retina_margin_deg: float = 3.0
+    temporal_kernel_s: float = 0.6
+    latency_s: float = 0.04
+    max_envelope_s: float = 0.1
+    untuned_surround: float = 0.2
+    norm_tau_s: float = 0.1
+    pool_factor: int = 4
+    supersample: int = 2
+
+    def validate(self, where: str = "response") -> None:
+        _require(0.2 <= self.retina_deg_per_px <= 10, f"{where}: retina_deg_per_px must be in [0.2, 10]")
+        _require(self.temporal_kernel_s > 0, f"{where}: temporal_kernel_s must be positive")
+        _require(self.latency_s >= 0, f"{where}: latency_s must be non-negative")
+        _require(self.max_envelope_s > 0, f"{where}: max_envelope_s must be positive")
+        _require(self.norm_tau_s > 0, f"{where}: norm_tau_s must be positive")
+        _require(self.pool_factor >= 1 and self.supersample >= 1, f"{where}: pool_factor and supersample must be >= 1")
+
+
+@dataclass(frozen=True)
+class BehaviorConfig:
+    """Behaviour statistics of one session (:mod:`twinlab.sim.behavior`).
+
+    Ranges follow the Sensorium 2023 recordings (``statistics/mouse{A..J}/behavior``):
+    treadmill speed median 0, mean 0.3-5.6 cm/s, maximum 19-47 cm/s (running is a minority
+    state whose share varies a lot between sessions); pupil diameter min / mean / max about
+    0.4 / 1 / 1.8 of its mean with s.d. 0.28 of the mean; the pupil centre wanders with an
+    s.d. of about 5-7 eye-camera pixels per axis and a range of 8-12 s.d. (rare large
+    excursions). In mm and degrees of eye rotation here (s.d. about 2-3 deg).
+    """
+
+    run_fraction_range: tuple[float, float] = (0.03, 0.35)
+    run_bout_s: float = 8.0
+    run_speed_cm_s: float = 14.0
+    run_speed_sd_cm_s: float = 6.0
+    max_speed_cm_s: float = 45.0
+    pupil_mm: float = 1.0
+    pupil_sd_mm: float = 0.24
+    pupil_run_mm: float = 0.35
+    pupil_range_mm: tuple[float, float] = (0.4, 1.9)
+    arousal_tau_s: float = 12.0
+    pupil_tau_s: float = 1.5
+    eye_drift_sd_deg: tuple[float, float] = (1.2, 1.0)
+    eye_drift_tau_s: float = 3.0
+    saccade_rate_hz: float = 0.15
+    saccade_rate_running_hz: float = 0.5
+    saccade_sd_deg: tuple[float, float] = (3.5, 2.0)
+    eye_range_deg: tuple[float, float] = (25.0, 20.0)
+    eye_offset_sd_deg: float = 1.5
+
+    def validate(self, where: str = "behavior") -> None:
+        lo, hi = self.run_fraction_range
+        _require(0 <= lo <= hi < 1, f"{where}: run_fraction_range must be within [0, 1), got {(lo, hi)}")
+        for name in ("run_bout_s", "pupil_mm", "arousal_tau_s", "pupil_tau_s", "eye_drift_tau_s", "max_speed_cm_s"):
+            _require(getattr(self, name) > 0, f"{where}: {name} must be positive")
+        for name in ("run_speed_cm_s", "run_speed_sd_cm_s", "pupil_sd_mm", "saccade_rate_hz", "saccade_rate_running_hz",
+                     "eye_offset_sd_deg"):
+            _require(getattr(self, name) >= 0, f"{where}: {name} must be non-negative")
+        lo, hi = self.pupil_range_mm
+        _require(0 < lo < hi, f"{where}: pupil_range_mm must be (low, high) with 0 < low < high")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Trial-to-trial variability (:meth:`VirtualMouse.sample`).
+
+    A response frame is the summed amplitude of a Poisson number of events whose rate is
+    the noiseless rate times a shared latent gain (``latent_factors`` slow Gaussian
+    processes, time constant ``latent_tau_s``, loaded onto every neuron; log-gain s.d.
+    ``latent_sd``) and a private one per neuron (s.d. ``private_sd``, ``private_tau_s``:
+    mouse V1 neurons wander independently over seconds). An event's mean size is ``event_size`` times the neuron's
+    ``response_scale`` (gamma-like, coefficient of variation ``amplitude_cv``), so the
+    sparseness of a neuron does not depend on its units. As in two-photon recordings
+    (scanned at 6.3-6.9 Hz, deconvolved, resampled to the 30-Hz frames), events are summed
+    over ``scan_hz`` scan intervals and linearly interpolated back to frames (0 = no scan:
+    independent frames), so neighbouring frames share their noise. Calibrated on the Sensorium 2023
+    response statistics: per neuron median 0, mean / s.d. 0.15-0.3 (median 0.21) whatever
+    the mean, max / s.d. about 30.
+    """
+
+    event_size: float = 15.0
+    amplitude_cv: float = 2.4
+    latent_factors: int = 2
+    latent_tau_s: float = 1.5
+    latent_sd: float = 0.35
+    private_sd: float = 0.6
+    private_tau_s: float = 1.0
+    scan_hz: float = 6.5
+
+    def validate(self, where: str = "noise") -> None:
+        _require(self.event_size > 0, f"{where}: event_size must be positive")
+        _require(self.amplitude_cv >= 0, f"{where}: amplitude_cv must be non-negative")
+        _require(self.latent_factors >= 0, f"{where}: latent_factors must be non-negative")
+        _require(self.latent_tau_s > 0 and self.latent_sd >= 0, f"{where}: latent_tau_s > 0 and latent_sd >= 0")
+        _require(self.private_tau_s > 0 and self.private_sd >= 0, f"{where}: private_tau_s > 0 and private_sd >= 0")
+        _require(self.scan_hz >= 0, f"{where}: scan_hz must be non-negative (0 = frames sampled independently)")
+
+
+@dataclass(frozen=True)
+class MouseConfig:
+    """One virtual mouse: population, model, behaviour, noise, and where its monitor stands.
+
+    ``screen`` is the nominal monitor (what the experimenter writes down, and what stimuli
+    are rendered for); the mouse's own placement is drawn about it with the ``placement_*``
+    spreads (cm): each mouse's monitor stands at its own distance and offset, which a
+    twin's perspective module must learn.
+    """
+
+    seed: int = 0
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    response: ResponseConfig = field(default_factory=ResponseConfig)
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    screen: Screen = field(default_factory=Screen)
+    placement_distance_sd_cm: float = 0.75
+    placement_offset_sd_cm: tuple[float, float] = (1.5, 1.0)
+
+    def validate(self, where: str = "mouse") -> None:
+        self.population.validate(f"{where} population")
+        self.response.validate(f"{where} response")
+        self.behavior.validate(f"{where} behavior")
+        self.noise.validate(f"{where} noise")
+        _require(self.placement_distance_sd_cm >= 0 and min(self.placement_offset_sd_cm) >= 0,
+                 f"{where}: placement spreads must be non-negative")
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """One stimulus domain of a session's test block.
+
+    ``preset``: a stimulus preset or family name (``twinlab.resolve_spec``), with
+    ``overrides`` (``"key=value"``) applied, the session's render size and a seed on top.
+    ``n_stimuli`` distinct trials, each shown ``repeats`` times; ``max_trial_s`` > 0 crops
+    every trial to that duration.
+    """
+
+    name: str = "natural_movie"
+    preset: str = "natural_movies"
+    n_stimuli: int = 1
+    repeats: int = 10
+    max_trial_s: float = 0.0
+    overrides: tuple[str, ...] = ()
+
+    def validate(self, where: str) -> None:
+        _require(bool(self.name), f"{where}: a domain needs a name")
+        _require(self.n_stimuli >= 1, f"{where}: n_stimuli must be at least 1, got {self.n_stimuli}")
+        _require(self.repeats >= 1, f"{where}: repeats must be at least 1, got {self.repeats}")
+        _require(self.max_trial_s >= 0, f"{where}: max_trial_s must be non-negative")
+
+
+# The paper's Table 1 layout: natural movies train; held-out movies and five other domains test.
+# Held-out movies are camera paths over the photographs that no training trial takes (seeded
+# by the cohort); the real clips in the shared folder are nearly static at 36 x 64. Every
+# clip is set to the same RMS contrast (0.3: luminance s.d. 0.15), so a dull photograph does
+# not make a test clip that drives nobody.
+DEFAULT_TEST_DOMAINS: tuple[DomainConfig, ...] = (
+    DomainConfig("natural_movie", "natural_movies", 2, 10, 0.0, ("source=photos", "rms_contrast=0.3")),
+    DomainConfig("natural_image", "natural_images", 1, 10, 0.0, ()),
+    DomainConfig("gabor", "gabor", 1, 10, 0.0, ()),
+    DomainConfig("gaussian_dots", "gaussian_dots", 1, 10, 0.0, ()),
+    DomainConfig("pink_noise", "pink_noise", 1, 10, 0.0, ("directions_per_trial=10", "repeats=1")),
+    DomainConfig("rdk", "rdk", 1, 10, 0.0, ()),
+)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What one recorded session shows.
+
+    ``minutes`` of natural movies (``train_preset``) in ``trial_s`` trials, of which
+    ``validation_fraction`` are the validation tier; then the test block: each of
+    ``test_domains`` (all in the ``test`` tier), repeats spread over the session in a
+    shuffled order. Frames are rendered at ``height_px`` x ``width_px`` (36 x 64, the
+    Sensorium size, by default).
+    """
+
+    minutes: float = 10.0
+    trial_s: float = 10.0
+    validation_fraction: float = 0.1
+    height_px: int = 36
+    width_px: int = 64
+    train_preset: str = "natural_movies"
+    train_overrides: tuple[str, ...] = ("source=photos", "rms_contrast=0.3")
+    test_domains: tuple[DomainConfig, ...] = DEFAULT_TEST_DOMAINS
+    shuffle: bool = True
+
+    def validate(self, where: str = "session") -> None:
+        _require(self.minutes > 0, f"{where}: minutes must be positive, got {self.minutes}")
+        _require(self.trial_s > 0, f"{where}: trial_s must be positive, got {self.trial_s}")
+        _require(0 <= self.validation_fraction < 1, f"{where}: validation_fraction must be in [0, 1)")
+        _require(self.height_px >= 4 and self.width_px >= 4, f"{where}: render size must be at least 4 x 4")
+        names = [d.name for d in self.test_domains]
+        _require(len(set(names)) == len(names), f"{where}: test domain names must be unique, got {names}")
+        for d in self.test_domains:
+            d.validate(f"{where} test domain {d.name}")
+
+
+@dataclass(frozen=True)
+class CohortConfig:
+    """A cohort of virtual mice, one session each (what ``twinlab simulate`` records).
+
+    Mouse ``i`` is ``f"{mouse_prefix}{i:02d}"``, drawn with its own seed spawned from
+    ``seed``; the test-block stimuli are shared by the cohort (seeded by ``seed``), the
+    training movies differ per mouse. ``n_neurons`` / ``minutes`` override the mouse's and
+    the session's (so the command line can set them).
+    """
+
+    name: str = "cohort"
+    n_mice: int = 2
+    n_neurons: int = 200
+    minutes: float = 4.0
+    seed: int = 0
+    mouse_prefix: str = "M"
+    sessions_per_mouse: int = 1
+    mouse: MouseConfig = field(default_factory=MouseConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+    def validate(self, where: str = "cohort") -> None:
+        _require(self.n_mice >= 1, f"{where}: n_mice (--mice) must be at least 1, got {self.n_mice}")
+        _require(self.n_neurons >= 1, f"{where}: n_neurons (--neurons) must be at least 1, got {self.n_neurons}")
+        _require(self.minutes > 0, f"{where}: minutes (--minutes) must be positive, got {self.minutes}")
+        _require(self.sessions_per_mouse >= 1, f"{where}: sessions_per_mouse must be at least 1")
+        _require(self.mouse_prefix.isidentifier(), f"{where}: mouse_prefix must be letters/digits, got {self.mouse_prefix!r}")
+        self.mouse_config(0).validate(f"{where} mouse")
+        self.session_config().validate(f"{where} session")
+
+    def mouse_config(self, seed: int) -> MouseConfig:
+        pop = dataclasses.replace(self.mouse.population, n_neurons=self.n_neurons)
+        return dataclasses.replace(self.mouse, seed=int(seed), population=pop)
+
+    def session_config(self) -> SessionConfig:
+        return dataclasses.replace(self.session, minutes=float(self.minutes))
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise InputError(message)
+
+
+# -- dicts and TOML ---------------------------------------------------------------------------
+
+
+def to_dict(cfg: Any) -> Any:
+    """A config (nested dataclasses, tuples, Screen) as plain dicts/lists (TOML/JSON-ready)."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (tuple, list)):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def from_dict(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from a nested dict, coercing numbers and refusing unknown keys."""
+    if not isinstance(values, Mapping):
+        raise InputError(f"{where}: expected a table of settings, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(fields))})")
+    kwargs = {name: _coerce(hints[name], v, f"{where}.{name}") for name, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except InputError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{where}: {e}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if tp is Screen:
+        return from_dict(Screen, value, where)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise InputError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise InputError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise InputError(f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return repr(v)
+
+
+def config_to_toml(cfg: CohortConfig) -> str:
+    """A cohort config as a TOML preset (read back by :func:`resolve_cohort`)."""
+    d = to_dict(cfg)
+    lines: list[str] = []
+
+    def emit(table: dict, prefix: str) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+        for k, v in table.items():
+            if isinstance(v, dict):
+                emit(v, f"{prefix}.{k}" if prefix else k)
+
+    emit(d, "")
+    return "\n".join(lines).lstrip() + "\n"
+
+
+# -- presets ----------------------------------------------------------------------------------
+
+
+def _preset_dir():
+    return resources.files("twinlab").joinpath("presets", "sim")
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped cohort presets (``presets/sim/*.toml``)."""
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def _merge(base: dict, extra: Mapping) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def resolve_cohort(name: str | None = None, overrides: Iterable[str] | Mapping = ()) -> CohortConfig:
+    """Cohort config from a preset name or a ``.toml`` path (None: the defaults), with
+    ``key=value`` overrides (dotted keys reach nested tables: ``mouse.noise.latent_sd=0``)."""
+    from ..stimuli.presets import parse_overrides
+
+    values: dict = {}
+    where = "cohort"
+    if name:
+        path = Path(name)
+        if name.endswith(".toml"):
+            if not path.is_file():
+                raise InputError(f"cohort file {name} does not exist")
+            text, where = path.read_text(), name
+        elif _preset_dir().joinpath(f"{name}.toml").is_file():
+            text, where = _preset_dir().joinpath(f"{name}.toml").read_text(), f"preset {name}"
+        else:
+            raise InputError(f"unknown simulation preset {name!r} (known: {', '.join(preset_names())})")
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise InputError(f"{where}: not valid TOML ({e})") from None
+    extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    cfg = from_dict(CohortConfig, _merge(values, extra), where)
+    cfg.validate(where)
+    return cfg

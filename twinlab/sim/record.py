@@ -1,0 +1,454 @@
+"""Recording virtual mice: sessions in the twinlab session format, and whole cohorts.
+
+In: a :class:`~twinlab.sim.mouse.VirtualMouse` and a :class:`~twinlab.sim.config.SessionConfig`
+(or a :class:`~twinlab.sim.config.CohortConfig`). Out: one ``.zarr`` session store per
+mouse and session (``docs/session_format.md``), written trial by trial through
+:func:`twinlab.data.write_session` (atomic: a failure leaves nothing behind), plus a
+``cohort.json`` manifest for a cohort folder.
+
+A session is one continuous showing (the response model's memory carries across trial
+boundaries, behaviour and slow variability run on):
+
+* **train / validation**: ``minutes`` of natural movies (``train_preset``, seeded per
+  mouse and session, so every mouse sees its own clips) in ``trial_s`` trials; a random
+  ``validation_fraction`` of them is the validation tier;
+* **test**: every domain of ``test_domains`` (the paper's Table 1 layout: held-out natural
+  movies, natural images, Gabors, flashing dots, pink noise, RDKs), ``n_stimuli`` trials
+  each shown ``repeats`` times; the test stimuli are seeded by the cohort, so every mouse of
+  a cohort sees the same ones. Repeats are spread over the session in a shuffled order.
+
+Per frame the session stores the stimulus conditions of its family (``direction_deg``,
+``polarity`` ...; a family's own ``trial`` and ``repeat`` become ``stimulus_trial`` and
+``stimulus_repeat``); per trial ``tier``, ``domain``, ``stimulus_id``, ``repeat`` and
+``stimulus_preset``; per neuron the mouse's table with its ground truth. Attributes add
+``sim_mouse`` (the mouse's config as JSON) and ``true_screen`` (its monitor placement), so
+:func:`mouse_from_session` rebuilds the very mouse that was recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..errors import InputError
+from ..geometry import Screen
+from .config import CohortConfig, DomainConfig, MouseConfig, SessionConfig, from_dict, to_dict
+from .mouse import VirtualMouse
+
+__all__ = ["record_session", "record_cohort", "session_plan", "mouse_from_session", "mouse_seed", "write_session_store",
+           "MANIFEST"]
+
+MANIFEST = "cohort.json"
+_RENAMED = {"trial": "stimulus_trial", "repeat": "stimulus_repeat"}
+_DROPPED = {"frame", "time_s", "frame_in_trial", "y", "x"}
+
+
+def write_session_store(pieces, path, total: int | None = None, progress: bool = True) -> Path:
+    """Write per-trial session pieces to ``path`` (the one place the sim touches the store)."""
+    from ..data import write_session
+
+    return write_session(pieces, path, progress=progress, total=total)
+
+
+def mouse_seed(cohort_seed: int, index: int) -> int:
+    """The seed of mouse ``index`` of a cohort (independent of how many mice there are)."""
+    return int(np.random.SeedSequence([int(cohort_seed), 0x4D5E, int(index)]).generate_state(1)[0])
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Trial:
+    tier: str
+    domain: str
+    stimulus_id: str
+    repeat: int
+    preset: str
+    source: str  # "train" (next training trial) or "test:<domain>:<k>"
+
+
+def _spec(preset: str, overrides, session: SessionConfig, screen: Screen, seed: int, extra: dict | None = None):
+    from ..stimuli import resolve_spec
+    from ..stimuli.presets import _merge, parse_overrides
+
+    values = _merge(parse_overrides(overrides), {"height_px": session.height_px, "width_px": session.width_px,
+                                                 "seed": int(seed), "screen": screen.to_dict()})
+    spec = resolve_spec(preset, values)
+    if extra:
+        fields = {f.name for f in dataclasses.fields(spec)}
+        spec = resolve_spec(preset, _merge(values, {k: v for k, v in extra.items() if k in fields}))
+    return spec
+
+
+def _n_train(session: SessionConfig) -> int:
+    return max(1, int(math.ceil(session.minutes * 60.0 / session.trial_s - 1e-9)))
+
+
+def session_plan(session: SessionConfig, seed: int) -> list[_Trial]:
+    """The trials of a session in showing order (tiers, domains, stimulus ids, repeats)."""
+    session.validate()
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x0DE4]))
+    n_train = _n_train(session)
+    n_val = int(round(session.validation_fraction * n_train)) if n_train > 1 else 0
+    val = set(rng.choice(n_train, size=n_val, replace=False).tolist()) if n_val else set()
+    train = [_Trial("validation" if i in val else "train", "natural_movie" if session.train_preset == "natural_movies"
+                    else session.train_preset, f"{session.train_preset}/m{seed}/{i}", 0, session.train_preset, "train")
+             for i in range(n_train)]
+    test = [_Trial("test", d.name, f"{d.name}/{k}", r, d.preset, f"test:{d.name}:{k}")
+            for d in session.test_domains for k in range(d.n_stimuli) for r in range(d.repeats)]
+    if session.shuffle and test:
+        order = rng.permutation(len(test))
+        test = [test[i] for i in order]
+        # a repeat's index follows the order it is shown in
+        seen: dict[str, int] = {}
+        for t in test:
+            t.repeat = seen.get(t.stimulus_id, 0)
+            seen[t.stimulus_id] = t.repeat + 1
+        slots = np.sort(rng.choice(n_train + len(test), size=len(test), replace=False))
+    else:
+        slots = np.arange(n_train, n_train + len(test))
+    out: list[_Trial] = []
+    ti, si = iter(train), 0
+    for pos in range(n_train + len(test)):
+        if si < len(test) and slots[si] == pos:
+            out.append(test[si])
+            si += 1
+        else:
+            out.append(next(ti))
+    return out
+
+
+def _conditions(stim: xr.Dataset) -> dict[str, np.ndarray]:
+    out = {}
+    for name, c in stim.coords.items():
+        if name in _DROPPED or c.dims != ("frame",):
+            continue
+        out[_RENAMED.get(name, name)] = np.asarray(c.values)
+    return out
+
+
+def _crop(stim: xr.Dataset, max_s: float) -> xr.Dataset:
+    if max_s <= 0:
+        return stim
+    n = max(1, int(round(max_s * float(stim.attrs.get("frame_rate_hz", 30.0)))))
+    return stim.isel(frame=slice(0, n))
+
+
+def test_stimuli(session: SessionConfig, screen: Screen, cohort_seed: int) -> dict[str, xr.Dataset]:
+    """The unique test-block trials, keyed ``test:<domain>:<k>`` (shared by a cohort)."""
+    from ..stimuli import iter_trials
+
+    out = {}
+    for j, d in enumerate(session.test_domains):
+        spec = _spec(d.preset, d.overrides, session, screen,
+                     int(np.random.SeedSequence([int(cohort_seed), 0x7E57, j]).generate_state(1)[0] % 2**31))
+        trials = list(islice(iter_trials(spec), d.n_stimuli))
+        if len(trials) < d.n_stimuli:
+            raise InputError(f"test domain {d.name}: preset {d.preset!r} makes {len(trials)} trials, "
+                             f"n_stimuli asks for {d.n_stimuli}")
+        for k, t in enumerate(trials):
+            out[f"test:{d.name}:{k}"] = _crop(t, d.max_trial_s)
+    return out
+
+
+# -- one session --------------------------------------------------------------------------------
+
+
+def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.PathLike, *, session_id: str = "s0",
+                   seed: int = 0, cohort_seed: int = 0, tests: dict[str, xr.Dataset] | None = None,
+                   provenance: dict | None = None, device: str | None = None, chunk_frames: int = 2048,
+                   progress: bool = True) -> Path:
+    """Record one session of ``mouse`` to ``path`` (``.zarr``); see the module docstring.
+
+    ``seed`` seeds this session's own content (training clips, order, behaviour, noise);
+    ``cohort_seed`` the test stimuli (pass ``tests`` to reuse ones already rendered).
+    """
+    from ..storage import check_writable
+
+    session.validate()
+    path = Path(path)
+    if path.suffix.lower() != ".zarr":
+        raise InputError(f"{path}: a simulated session is written as a .zarr store")
+    check_writable(path)
+    if path.exists():
+        raise InputError(f"{path} already exists; it is not overwritten")
+    screen = mouse.nominal_screen
+    plan = session_plan(session, seed)
+    tests = tests if tests is not None else test_stimuli(session, screen, cohort_seed)
+    ss = np.random.SeedSequence([int(seed), 0x5E55])
+    train_seed, beh_seed, noise_seed = (int(s.generate_state(1)[0] % 2**31) for s in ss.spawn(3))
+    n_train = sum(t.source == "train" for t in plan)
+    train_spec = _spec(session.train_preset, session.train_overrides, session, screen, train_seed,
+                       {"n_trials": n_train, "clip_duration_s": session.trial_s})
+    attrs = {
+        "frame_rate_hz": mouse.frame_rate_hz,
+        "mouse_id": mouse.mouse_id,
+        "session_id": session_id,
+        "screen": json.dumps(screen.to_dict()),
+        "true_screen": json.dumps(mouse.screen.to_dict()),
+        "sim_mouse": json.dumps(to_dict(mouse.config)),
+        "pupil_center_units": "deg (eye rotation; x rightward gaze, y upward)",
+        "pupil_diameter_units": "mm",
+        "provenance": json.dumps({"writer": "twinlab.sim.record_session", "session": to_dict(session),
+                                  "session_seed": int(seed), "cohort_seed": int(cohort_seed), **(provenance or {})}),
+    }
+    pieces = _pieces(mouse, plan, tests, train_spec, attrs, beh_seed, noise_seed, device, chunk_frames)
+    return write_session_store(pieces, path, total=len(plan), progress=progress)
+
+
+def _pieces(mouse: VirtualMouse, plan: list[_Trial], tests: dict[str, xr.Dataset], train_spec, attrs: dict,
+            beh_seed: int, noise_seed: int, device: str | None, chunk_frames: int) -> Iterator[xr.Dataset]:
+    """Per-trial session pieces, with responses of one continuous showing."""
+    from ..stimuli import iter_trials
+
+    train_iter = iter_trials(train_spec)
+
+    def stimulus(t: _Trial) -> xr.Dataset:
+        if t.source == "train":
+            try:
+                return next(train_iter)
+            except StopIteration:
+                raise RuntimeError("the training stimulus ran out of trials") from None
+        return tests[t.source]
+
+    # lengths first: behaviour and slow variability are drawn for the whole session up front
+    # (the training trials are rendered lazily, in order, when their turn comes)
+    from ..stimuli import plan as stimulus_plan
+
+    train_len = stimulus_plan(train_spec).groupby("trial", sort=False)["n_frames"].sum().to_numpy()
+    it = iter(train_len)
+    lengths = [int(next(it)) if t.source == "train" else tests[t.source].sizes["frame"] for t in plan]
+    total = int(sum(lengths))
+
+    dev = torch.device(device) if device else torch.device("cpu")
+    mouse = mouse.to(dev)
+    gen = torch.Generator(device="cpu").manual_seed(int(noise_seed))
+    neuron_coords = _neuron_coords(mouse)
+    mem = mouse.model.memory_frames
+    behavior = mouse.draw_behavior(total, seed=beh_seed)
+    latent = mouse.draw_latent(1, total, torch.Generator().manual_seed(int(noise_seed) + 1))
+    beh_all = [behavior["running_speed"].values, behavior["pupil_diameter"].values, behavior["pupil_center"].values]
+    scanning = mouse.config.noise.scan_hz > 0
+    state = {"context": None, "start": 0, "first": True, "ev": None, "ev_start": 0, "done": 0, "final": []}
+    queue: list[tuple[_Trial, xr.Dataset, int]] = []  # trials rendered, waiting for their responses
+
+    def advance(frames: np.ndarray, last: bool) -> Iterator[xr.Dataset]:
+        """Responses for the next frames of the showing; emit every trial whose frames are final.
+
+        Rates need the model's memory of earlier frames (kept as context); the scan's linear
+        interpolation needs the next scan, so the frames after the last complete scan's
+        centre wait for the next call (their events are kept, nothing is drawn twice).
+        """
+        n, start = len(frames), state["start"]
+        if n:
+            sl = slice(start, start + n)
+            inputs = [frames, *(b[sl] for b in beh_all)]
+            if state["context"] is not None:
+                inputs = [np.concatenate([c, x]) for c, x in zip(state["context"], inputs)]
+            k = len(inputs[0]) - n
+            with torch.no_grad():
+                tens = [torch.as_tensor(np.ascontiguousarray(x)[None], device=dev) for x in inputs]
+                rates = mouse.rates(*tens)[:, k:]
+                ev = mouse.draw_events(rates, gen, latent, start)
+            state["context"] = [x[-mem:] if mem else x[:0] for x in inputs]
+            state["ev"] = ev if state["ev"] is None else torch.cat([state["ev"], ev], 1)
+            state["start"] = start + n
+        ev, ev_start = state["ev"], state["ev_start"]
+        if ev is not None and ev.shape[1]:
+            T = ev.shape[1]
+            if not scanning:
+                out, cut, keep_from = ev, T, T
+            else:
+                out = mouse.scan_resample(ev, ev_start)
+                edges = mouse.scan_edges(ev_start, ev_start + T)
+                complete = len(edges) - 1 - (0 if last else 1)  # the last scan may be partial
+                if last:
+                    cut, keep_from = T, T
+                elif complete >= 2:
+                    cut = int(np.floor((edges[complete - 1] + edges[complete] - 1) / 2)) + 1
+                    keep_from = int(edges[complete - 1])
+                else:
+                    cut, keep_from = state["done"] - ev_start, 0
+            lo = state["done"] - ev_start
+            if cut > lo:
+                state["final"].append(out[0, lo:cut].cpu().numpy())
+                state["done"] = ev_start + cut
+            state["ev"] = ev[:, keep_from:]
+            state["ev_start"] = ev_start + keep_from
+        # emit the trials whose frames all have their responses
+        while queue and queue[0][2] + queue[0][1].sizes["frame"] <= state["done"]:
+            resp = np.concatenate(state["final"]) if len(state["final"]) > 1 else state["final"][0]
+            t, s, s0 = queue.pop(0)
+            m = s.sizes["frame"]
+            base = state["done"] - len(resp)
+            r = resp[s0 - base : s0 - base + m]
+            state["final"] = [resp[s0 - base + m :]]
+            beh = [b[s0 : s0 + m] for b in beh_all]
+            yield _piece(s, r, beh, t, neuron_coords if state["first"] else None, attrs if state["first"] else None)
+            state["first"] = False
+
+    pending: list[np.ndarray] = []
+    acc = pos = 0
+    for t in plan:
+        s = stimulus(t)
+        queue.append((t, s, pos))
+        pending.append(s.frames.values.astype(np.float32))
+        pos += s.sizes["frame"]
+        acc += s.sizes["frame"]
+        if acc >= chunk_frames:
+            yield from advance(np.concatenate(pending), last=False)
+            pending, acc = [], 0
+    yield from advance(np.concatenate(pending) if pending else np.zeros((0, 1, 1), np.float32), last=True)
+    if queue:
+        raise RuntimeError(f"{len(queue)} trials were left without responses")
+
+
+def _neuron_coords(mouse: VirtualMouse) -> dict[str, tuple[str, np.ndarray]]:
+    out = {}
+    for c in mouse.neurons.columns:
+        v = mouse.neurons[c].to_numpy()
+        out[c] = ("neuron", v.astype(str).astype(object) if v.dtype == object else v)
+    return out
+
+
+def _piece(stim: xr.Dataset, responses: np.ndarray, beh: list[np.ndarray], t: _Trial, neurons, attrs) -> xr.Dataset:
+    coords: dict[str, Any] = {"eye_axis": ["x", "y"]}
+    for k, v in _conditions(stim).items():
+        coords[k] = ("frame", v)
+    coords.update({"tier": ("trial", [t.tier]), "domain": ("trial", [t.domain]),
+                   "stimulus_id": ("trial", [t.stimulus_id]), "repeat": ("trial", [t.repeat]),
+                   "stimulus_preset": ("trial", [t.preset])})
+    if neurons:
+        coords.update(neurons)
+    ds = xr.Dataset(
+        {
+            "frames": (("frame", "y", "x"), stim.frames.values.astype(np.float32)),
+            "responses": (("frame", "neuron"), responses.astype(np.float32)),
+            "running_speed": ("frame", beh[0].astype(np.float32)),
+            "pupil_diameter": ("frame", beh[1].astype(np.float32)),
+            "pupil_center": (("frame", "eye_axis"), beh[2].astype(np.float32)),
+        },
+        coords=coords,
+    )
+    ds.responses.attrs["units"] = "deconvolved-calcium-like activity per frame (virtual mouse)"
+    ds.running_speed.attrs["units"] = "cm/s"
+    ds.pupil_diameter.attrs["units"] = "mm"
+    ds.pupil_center.attrs["units"] = "deg"
+    if attrs:
+        ds.attrs.update(attrs)
+    return ds
+
+
+def mouse_from_session(path: str | os.PathLike) -> VirtualMouse:
+    """The virtual mouse that recorded the session at ``path`` (same neurons, same monitor)."""
+    from ..storage import open_dataset
+
+    ds = open_dataset(path)
+    if "sim_mouse" not in ds.attrs:
+        raise InputError(f"{path}: not a session recorded by twinlab.sim (no 'sim_mouse' attribute)")
+    cfg = from_dict(MouseConfig, json.loads(ds.attrs["sim_mouse"]), f"{path} sim_mouse")
+    screen = from_dict(Screen, json.loads(ds.attrs["true_screen"]), f"{path} true_screen")
+    mouse = VirtualMouse(cfg, screen=screen, mouse_id=str(ds.attrs.get("mouse_id", "")))
+    if ds.sizes.get("neuron") != mouse.n_neurons:
+        raise InputError(f"{path}: holds {ds.sizes.get('neuron')} neurons, its mouse config makes {mouse.n_neurons}")
+    return mouse
+
+
+# -- a cohort ------------------------------------------------------------------------------------
+
+
+def _manifest_settings(cfg: CohortConfig) -> dict:
+    from .. import __version__
+
+    return {"format": "twinlab.sim cohort", "config": to_dict(cfg), "twinlab_version": __version__}
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, 0o644)
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _check_out(out: Path, settings: dict) -> None:
+    """Refuse a folder holding anything but this very cohort (nothing is ever overwritten)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    if not out.exists():
+        parent = out.parent if str(out.parent) else Path(".")
+        if not parent.is_dir():
+            raise InputError(f"cannot write {out}: folder {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write {out}: folder {parent} is not writable")
+        return
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            raise InputError(f"{out} holds an unreadable {MANIFEST}; choose another --out") from None
+        if old.get("config") != settings["config"]:
+            diff = _first_difference(old.get("config"), settings["config"])
+            raise InputError(f"{out} already holds a different recording ({diff}); choose another --out")
+        return
+    if any(p for p in out.iterdir() if not p.name.startswith(".")):
+        raise InputError(f"{out} is not empty and holds no twinlab cohort; choose an empty or new --out")
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+    return f"{where or 'settings'}: {a!r} there, {b!r} now"
+
+
+def record_cohort(cfg: CohortConfig, out: str | os.PathLike, *, device: str | None = None,
+                  progress: bool = True) -> list[Path]:
+    """Record every mouse of a cohort into folder ``out`` (``<mouse_id>_<session_id>.zarr`` and
+    ``cohort.json``). Re-running with the same settings completes a partial folder; a folder
+    holding anything else is refused before any work is done."""
+    cfg.validate()
+    out = Path(out)
+    settings = _manifest_settings(cfg)
+    _check_out(out, settings)
+    out.mkdir(exist_ok=True)
+    session = cfg.session_config()
+    entries = []
+    for i in range(cfg.n_mice):
+        for j in range(cfg.sessions_per_mouse):
+            mid = f"{cfg.mouse_prefix}{i:02d}"
+            entries.append({"mouse_id": mid, "session_id": f"s{j}", "mouse_index": i, "session_index": j,
+                            "mouse_seed": mouse_seed(cfg.seed, i), "path": f"{mid}_s{j}.zarr"})
+    _write_json(out / MANIFEST, {**settings, "sessions": entries})
+    tests = None
+    paths = []
+    bar = tqdm(entries, unit="session", desc=f"cohort {cfg.name}", disable=not progress)
+    mouse = None
+    for e in bar:
+        path = out / e["path"]
+        paths.append(path)
+        if path.exists():
+            continue  # written by an earlier run with these settings (stores appear atomically)
+        if mouse is None or mouse.mouse_id != e["mouse_id"]:
+            mouse = VirtualMouse(cfg.mouse_config(e["mouse_seed"]), mouse_id=e["mouse_id"])
+        if tests is None:
+            tests = test_stimuli(session, mouse.nominal_screen, cfg.seed)
+        sseed = int(np.random.SeedSequence([e["mouse_seed"], 0x5E, e["session_index"]]).generate_state(1)[0] % 2**31)
+        record_session(mouse, session, path, session_id=e["session_id"], seed=sseed, cohort_seed=cfg.seed,
+                       tests=tests, device=device, progress=False,
+                       provenance={"cohort": cfg.name, "mouse_index": e["mouse_index"], "mouse_seed": e["mouse_seed"]})
+    return paths

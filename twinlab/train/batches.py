@@ -1,0 +1,245 @@
+"""Which clips each optimiser step sees, and how they reach the device.
+
+In: session stores (``.zarr`` / ``.nc``) read through :class:`twinlab.data.ClipDataset`.
+Out: batches as dicts of tensors on the training device: ``frames [B, T, H, W]`` (luminance
+in [0, 1]), ``responses [B, T, N]`` (divided by the session's response std),
+``running_speed [B, T]``, ``pupil_diameter [B, T]``, ``pupil_center [B, T, 2]``, and
+``session`` (the index of the one session the batch comes from).
+
+The order is a pure function of ``(seed, global batch number)``: a data epoch shuffles every
+session's clips (fresh random offsets each data epoch), cuts them into batches of one
+session and shuffles the batches; global batch ``g`` is batch ``g mod L`` of data epoch
+``g div L``. Optimiser step ``s`` takes global batches ``s*W*A ... s*W*A + W*A - 1`` (``W``
+processes, ``A`` accumulated micro-batches), process ``r`` the ones ``= r mod W``. Hence:
+
+* a resumed run continues with exactly the batches an uninterrupted one would have seen
+  (the sampler's state is the step number);
+* ``W`` processes with ``A = 1`` see the same clips per step as one process with ``A = W``.
+
+Two ways to the device, the same batches: :class:`LoaderSource` (a ``DataLoader`` with
+worker processes, pinned memory, non-blocking copies; reading chunks from disk or from a
+copy of each store in host memory) and :class:`DeviceSource` (every store copied onto the
+device once; clips are cut there: no loader, no host-to-device traffic per step).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data import ClipDataset, open_session
+from ..data.session import FRAME_VARS
+from ..errors import InputError
+
+__all__ = ["BatchPlan", "StepSampler", "PreloadedClips", "LoaderSource", "DeviceSource", "select_minutes",
+           "store_bytes", "fit_frames", "BATCH_KEYS"]
+
+BATCH_KEYS = tuple(FRAME_VARS)
+
+
+# -- which items -------------------------------------------------------------------------------
+
+
+def _items(dataset: ClipDataset) -> tuple[np.ndarray, np.ndarray]:
+    """Session and trial index of every item (the dataset keeps them as private arrays)."""
+    return np.asarray(dataset.item_sessions), np.asarray(getattr(dataset, "item_trials", dataset._trial))
+
+
+def select_minutes(dataset: ClipDataset, minutes: float) -> tuple[np.ndarray, list[float]]:
+    """Items from each session's first ``minutes`` of usable trials of the dataset's tier, in
+    recording order (all of them for ``minutes <= 0``).
+
+    Trials are taken whole while their total stays within ``minutes`` (at least one). Returns
+    the item indices and, per session, the minutes of recording actually used.
+    """
+    sessions, trials = _items(dataset)
+    keep = np.zeros(len(dataset), bool)
+    used = []
+    for s, path in enumerate(dataset.paths):
+        ds = open_session(path, check=False)
+        rate = float(ds.attrs["frame_rate_hz"])
+        lengths = np.asarray(ds["trial_frames"].values, dtype=np.int64)
+        ds.close()
+        mine = sessions == s
+        ts = np.unique(trials[mine])  # ascending = recording order
+        frames = lengths[ts]
+        n = len(ts) if minutes <= 0 else max(1, int(np.searchsorted(np.cumsum(frames), minutes * 60.0 * rate, "right")))
+        keep |= mine & np.isin(trials, ts[:n])
+        used.append(float(frames[:n].sum() / rate / 60.0))
+    return np.flatnonzero(keep), used
+
+
+class BatchPlan:
+    """Global batch number -> item indices (epoch-encoded for :class:`ClipDataset`).
+
+    ``shuffle=False`` keeps the items in order and never drops a partial batch (validation,
+    evaluation); ``shuffle=True`` drops each session's last partial batch unless that would
+    leave the session with none.
+    """
+
+    def __init__(self, dataset: ClipDataset, batch_size: int, seed: int = 0, items: np.ndarray | None = None,
+                 shuffle: bool = True):
+        sessions, _ = _items(dataset)
+        self.items = np.arange(len(dataset)) if items is None else np.asarray(items, dtype=np.int64)
+        if len(self.items) == 0:
+            raise InputError("no training clips left to draw from")
+        self.item_sessions = sessions[self.items]
+        self.n_items = len(dataset)
+        self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), bool(shuffle)
+        self._cache: OrderedDict[int, list[list[int]]] = OrderedDict()
+        self.batches_per_epoch = len(self.epoch(0))
+
+    def epoch(self, e: int) -> list[list[int]]:
+        if e in self._cache:
+            return self._cache[e]
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, e, 0x7B]))
+        batches = []
+        for s in np.unique(self.item_sessions):
+            mine = self.items[self.item_sessions == s]
+            if self.shuffle:
+                mine = rng.permutation(mine)
+            cut = len(mine) if not self.shuffle or len(mine) < self.batch_size else len(mine) - len(mine) % self.batch_size
+            for k in range(0, cut, self.batch_size):
+                batches.append([int(i) + e * self.n_items for i in mine[k : k + self.batch_size]])
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        self._cache[e] = batches
+        while len(self._cache) > 2:
+            self._cache.popitem(last=False)
+        return batches
+
+    def batch(self, g: int) -> list[int]:
+        e, p = divmod(int(g), self.batches_per_epoch)
+        return self.epoch(e)[p]
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "batch_size": self.batch_size, "batches_per_epoch": self.batches_per_epoch,
+                "n_items": int(len(self.items)), "shuffle": self.shuffle}
+
+
+class StepSampler(torch.utils.data.Sampler):
+    """The batches of process ``rank`` (of ``world``) for steps ``start .. stop - 1``, ``accumulate``
+    micro-batches each, in the order they are used (see the module docstring)."""
+
+    def __init__(self, plan: BatchPlan, start: int, stop: int, *, world: int = 1, rank: int = 0, accumulate: int = 1):
+        self.plan, self.start, self.stop = plan, int(start), int(stop)
+        self.world, self.rank, self.accumulate = int(world), int(rank), int(accumulate)
+
+    def global_index(self, step: int, micro: int) -> int:
+        return (step * self.accumulate + micro) * self.world + self.rank
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for s in range(self.start, self.stop):
+            for m in range(self.accumulate):
+                yield self.plan.batch(self.global_index(s, m))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start) * self.accumulate
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def store_bytes(paths: Sequence[str | os.PathLike]) -> int:
+    """Bytes of the per-frame arrays of some stores, as float32 (what preloading costs)."""
+    total = 0
+    for p in paths:
+        ds = open_session(p, check=False)
+        per_frame = ds.sizes["y"] * ds.sizes["x"] + ds.sizes["neuron"] + 4
+        total += 4 * ds.sizes["frame"] * per_frame
+        ds.close()
+    return total
+
+
+def _read_store(path) -> dict[str, np.ndarray]:
+    ds = open_session(path, check=False)
+    out = {name: np.ascontiguousarray(ds[name].values, dtype=np.float32) for name in FRAME_VARS}
+    ds.close()
+    return out
+
+
+class PreloadedClips(ClipDataset):
+    """A :class:`ClipDataset` that reads every store into host memory once, in the parent
+    process (worker processes then share the pages instead of each re-reading chunks)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._memory = {s: _read_store(p) for s, p in enumerate(self.paths)}
+
+    def _arrays(self, s: int) -> dict:
+        return self._memory[s]
+
+
+def fit_frames(frames: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``[B, T, H, W]`` resampled to the twin's frame size (every render grid covers the whole
+    monitor, so only the pixel count differs)."""
+    h, w = frames.shape[-2:]
+    if (h, w) == tuple(shape):
+        return frames
+    b, t = frames.shape[:2]
+    x = F.interpolate(frames.reshape(b * t, 1, h, w), size=tuple(shape), mode="bilinear", align_corners=False,
+                      antialias=h > shape[0])
+    return x.reshape(b, t, *shape)
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+class LoaderSource:
+    """Batches through a ``DataLoader`` (``workers`` processes; pinned memory on CUDA)."""
+
+    def __init__(self, dataset: ClipDataset, sampler: StepSampler, device: torch.device, workers: int = 0):
+        self.dataset, self.sampler, self.device = dataset, sampler, torch.device(device)
+        cuda = self.device.type == "cuda"
+        kwargs = {"num_workers": int(workers), "pin_memory": cuda}
+        if workers > 0:
+            kwargs.update(prefetch_factor=4, persistent_workers=False)
+        self.loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **kwargs)
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.loader:
+            yield _to_device(batch, self.device)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+class DeviceSource:
+    """Every store's per-frame arrays on the device; clips are cut there (no loader)."""
+
+    def __init__(self, dataset: ClipDataset, sampler: StepSampler, device: torch.device):
+        self.dataset, self.sampler, self.device = dataset, sampler, torch.device(device)
+        self.arrays = []
+        for s, path in enumerate(dataset.paths):
+            host = dataset._memory[s] if isinstance(dataset, PreloadedClips) else _read_store(path)
+            arrays = {k: torch.from_numpy(v).to(self.device) for k, v in host.items()}
+            if dataset.normalize:
+                arrays["responses"] = arrays["responses"] / dataset.response_scale(s).to(self.device)
+            self.arrays.append(arrays)
+        self._starts = np.asarray(dataset._start)
+        self._sessions = np.asarray(dataset.item_sessions)
+        self.clip_frames = dataset.clip_frames
+
+    def batch(self, indices: list[int]) -> dict:
+        n = len(self.dataset)
+        items = [i % n for i in indices]
+        s = int(self._sessions[items[0]])
+        arrays = self.arrays[s]
+        starts = [int(self._starts[it]) + self.dataset.offset(i) for it, i in zip(items, indices)]
+        t = self.clip_frames
+        out = {k: torch.stack([v[a : a + t] for a in starts]) for k, v in arrays.items()}
+        out["session"] = torch.full((len(items),), s, dtype=torch.long)
+        return out
+
+    def __iter__(self) -> Iterator[dict]:
+        for indices in self.sampler:
+            yield self.batch(indices)
+
+    def __len__(self) -> int:
+        return len(self.sampler)

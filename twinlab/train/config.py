@@ -1,0 +1,315 @@
+"""Training settings as frozen dataclasses, with the paper's schedule as the defaults.
+
+``TrainConfig()`` is the paper's recipe (Wang et al. 2025, Methods; the released code's
+optimiser): Poisson negative log-likelihood, SGD with Nesterov momentum 0.9 (lr 0.1, weight
+decay 1e-4, adaptive gradient clipping 0.01), 200 epochs x 512 iterations of batches of 5
+clips x 70 frames (2.33 s at 30 Hz), the first 10 frames of each clip unscored (burn-in),
+a linear warm-up over 10 epochs, a cosine decay over 90, a warm restart and a second cosine
+over the last 100. Presets are TOML files in ``twinlab/presets/train`` (``paper``,
+``small``, ``gpu``) written from these dataclasses; :func:`resolve_train_config` reads a
+preset name or a ``.toml`` path and applies ``key=value`` overrides
+(``schedule.warmup=0.1``), refusing unknown keys with one line.
+
+Units: ``lr`` per step, the schedule as fractions of all steps (so it scales with
+``epochs``), ``clip_frames`` / ``burn_in`` in frames, ``max_minutes`` / ``train_minutes`` in
+minutes of wall clock / of recorded training data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import InputError
+
+__all__ = [
+    "ScheduleConfig",
+    "TrainConfig",
+    "LOSSES",
+    "OPTIMIZERS",
+    "train_config_from_dict",
+    "train_config_to_toml",
+    "train_preset_names",
+    "resolve_train_config",
+    "looks_like_model_config",
+]
+
+LOSSES = ("poisson", "mse")
+OPTIMIZERS = ("sgd", "adamw")
+CLIP_MODES = ("agc", "norm", "none")
+SWITCHES = ("auto", "on", "off")
+AMP_MODES = ("auto", "bf16", "off")
+PRELOAD_MODES = ("auto", "off", "cpu", "device")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise InputError(message)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning rate over the run, as fractions of all steps (``epochs x iterations``).
+
+    warmup : linear warm-up from ``warmup_start x lr`` to ``lr`` (paper: 10 of 200 epochs).
+    first_cycle : the cosine decay that follows, from ``lr`` to ``min_lr x lr`` (90 of 200).
+    restart : after the first cycle, jump back to ``restart_lr x lr`` (warm restart) and decay
+        along a second cosine over the remaining steps (100 of 200); without a restart the first
+        cosine stretches to the end of the run.
+    """
+
+    warmup: float = 0.05
+    first_cycle: float = 0.45
+    restart: bool = True
+    restart_lr: float = 1.0
+    min_lr: float = 0.0
+    warmup_start: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.warmup < 1, f"schedule: warmup must be a fraction in [0, 1), got {self.warmup}")
+        _check(0 < self.first_cycle <= 1, f"schedule: first_cycle must be a fraction in (0, 1], got {self.first_cycle}")
+        _check(self.warmup + self.first_cycle <= 1 + 1e-9,
+               f"schedule: warmup + first_cycle must not exceed 1, got {self.warmup + self.first_cycle}")
+        _check(self.restart_lr > 0, f"schedule: restart_lr must be positive, got {self.restart_lr}")
+        _check(0 <= self.min_lr <= 1, f"schedule: min_lr must be a fraction in [0, 1], got {self.min_lr}")
+        _check(0 <= self.warmup_start <= 1, f"schedule: warmup_start must be in [0, 1], got {self.warmup_start}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (see the module docstring for the paper's values).
+
+    model : the architecture, a model preset (``models/NAME.toml``) or a ``.toml`` path.
+    loss : ``"poisson"`` (negative log-likelihood) or ``"mse"`` (the paper's ablation).
+    optimizer : ``"sgd"`` (Nesterov momentum, the paper) or ``"adamw"``.
+    clip_mode, clip_value : ``"agc"`` (adaptive clipping: each output unit's gradient norm at
+        most ``clip_value`` x its weight norm, as in the released code), ``"norm"`` (global
+        norm at most ``clip_value``) or ``"none"``.
+    epochs, iterations : ``epochs x iterations`` optimiser steps; an epoch is a fixed number
+        of steps, whatever the amount of data (clips are drawn on, reshuffled, as needed).
+    batch_size : clips per step and process; ``accumulate`` micro-batches per step (a run
+        on ``k`` processes with ``accumulate=1`` sees the same clips as one process with
+        ``accumulate=k``).
+    clip_frames, burn_in : frames per clip, and how many at its start are not scored.
+    checkpoint_every : steps between resumable checkpoints (0: only at the end).
+    log_every : steps between progress lines. validate_every : epochs between validation
+        passes (0: never); validation_batches caps them (0: the whole validation tier).
+    seed : data order, clip offsets, initialisation and every random draw in training.
+    device : ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+    amp : ``"auto"`` (bf16 autocast on CUDA, off on the CPU), ``"bf16"``, ``"off"``.
+    compile : ``"auto"`` (on for CUDA), ``"on"`` (torch.compile the feedforward core and the
+        recurrent cell, compiled once and reused for every frame), ``"off"``.
+    workers : data-loading processes (-1: auto, 0 on the CPU).
+    preload : ``"cpu"`` (read every store into memory once), ``"device"`` (onto the GPU; no
+        loader at all), ``"off"`` (stream chunks from disk), ``"auto"`` (device on CUDA if it
+        fits in ``preload_gb``, cpu elsewhere if it fits, else off).
+    max_minutes : stop (with a checkpoint) after this much wall-clock time (0: no limit).
+    budget_minutes : fit the whole run into this much wall-clock time (0: off): after
+        ``calibration_steps`` steps the measured step rate shortens ``epochs x iterations``
+        where needed, and the schedule is laid out over the shortened run (timing-dependent:
+        two such runs may take different numbers of steps; the number taken is recorded).
+    train_minutes : use only the first this-many minutes of each session's train tier
+        (0: all; what ``twinlab finetune --minutes`` sets).
+    """
+
+    model: str = "foundation"
+    loss: str = "poisson"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    clip_mode: str = "agc"
+    clip_value: float = 0.01
+    epochs: int = 200
+    iterations: int = 512
+    batch_size: int = 5
+    accumulate: int = 1
+    clip_frames: int = 70
+    burn_in: int = 10
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    checkpoint_every: int = 512
+    log_every: int = 50
+    validate_every: int = 10
+    validation_batches: int = 0
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    compile: str = "auto"
+    workers: int = -1
+    preload: str = "auto"
+    preload_gb: float = 16.0
+    max_minutes: float = 0.0
+    budget_minutes: float = 0.0
+    calibration_steps: int = 30
+    train_minutes: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(bool(self.model), "train config: model must name a model preset or a .toml file")
+        _check(self.loss in LOSSES, f"train config: loss must be one of {LOSSES}, got {self.loss!r}")
+        _check(self.optimizer in OPTIMIZERS, f"train config: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        _check(self.lr > 0, f"train config: lr must be positive, got {self.lr}")
+        _check(0 <= self.momentum < 1, f"train config: momentum must be in [0, 1), got {self.momentum}")
+        _check(self.weight_decay >= 0, f"train config: weight_decay must be non-negative, got {self.weight_decay}")
+        _check(self.clip_mode in CLIP_MODES, f"train config: clip_mode must be one of {CLIP_MODES}, got {self.clip_mode!r}")
+        _check(self.clip_value > 0, f"train config: clip_value must be positive, got {self.clip_value}")
+        for name in ("epochs", "iterations", "batch_size", "accumulate", "clip_frames"):
+            _check(getattr(self, name) >= 1, f"train config: {name} must be at least 1, got {getattr(self, name)}")
+        _check(0 <= self.burn_in < self.clip_frames,
+               f"train config: burn_in ({self.burn_in}) must be in [0, clip_frames = {self.clip_frames})")
+        for name in ("checkpoint_every", "log_every", "validate_every", "validation_batches"):
+            _check(getattr(self, name) >= 0, f"train config: {name} must be non-negative, got {getattr(self, name)}")
+        _check(self.amp in AMP_MODES, f"train config: amp must be one of {AMP_MODES}, got {self.amp!r}")
+        _check(self.compile in SWITCHES, f"train config: compile must be one of {SWITCHES}, got {self.compile!r}")
+        _check(self.preload in PRELOAD_MODES, f"train config: preload must be one of {PRELOAD_MODES}, got {self.preload!r}")
+        _check(self.workers >= -1, f"train config: workers must be -1 (auto) or more, got {self.workers}")
+        _check(self.preload_gb >= 0, f"train config: preload_gb must be non-negative, got {self.preload_gb}")
+        _check(self.max_minutes >= 0, f"train config: max_minutes must be non-negative, got {self.max_minutes}")
+        _check(self.budget_minutes >= 0, f"train config: budget_minutes must be non-negative, got {self.budget_minutes}")
+        _check(self.calibration_steps >= 2, f"train config: calibration_steps must be at least 2, got {self.calibration_steps}")
+        _check(self.train_minutes >= 0, f"train config: train_minutes must be non-negative, got {self.train_minutes}")
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.iterations
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# -- plain dicts (TOML, JSON) -----------------------------------------------------------------
+
+
+def _coerce(name: str, value: Any, default: Any, where: str) -> Any:
+    bad = InputError(f"{where}: {name} = {value!r} is not a valid {type(default).__name__}")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise bad
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise bad
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str):
+    if not isinstance(values, Mapping):
+        raise InputError(f"{where}: expected a table of settings")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, value in values.items():
+        f = fields[name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, Mapping):
+                raise InputError(f"{where}: {name} must be a table of settings")
+            kwargs[name] = _build(type(default), value, f"{where} [{name}]")
+        else:
+            kwargs[name] = _coerce(name, value, default, where)
+    return cls(**kwargs)
+
+
+def train_config_from_dict(values: Mapping[str, Any], where: str = "train config") -> TrainConfig:
+    """A TrainConfig from a plain nested dict (TOML, or a run folder's JSON)."""
+    return _build(TrainConfig, values, where)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(v)
+
+
+def train_config_to_toml(config: TrainConfig, header: str = "") -> str:
+    """A config as a preset file (the inverse of :func:`resolve_train_config` on a path)."""
+    d = config.to_dict()
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    tables = {k: v for k, v in d.items() if isinstance(v, dict)}
+    lines += [f"{k} = {_toml(v)}" for k, v in d.items() if k not in tables]
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+# -- presets ----------------------------------------------------------------------------------
+
+
+def _preset_dir():
+    return resources.files("twinlab").joinpath("presets", "train")
+
+
+def train_preset_names() -> list[str]:
+    """Names of the shipped training presets (``twinlab/presets/train/*.toml``)."""
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def _merge(base: Mapping, extra: Mapping) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def looks_like_model_config(values: Mapping[str, Any]) -> bool:
+    """True for the contents of a model preset (``models/NAME.toml``) rather than a training one."""
+    from ..model.config import TwinConfig
+
+    model_keys = {f.name for f in dataclasses.fields(TwinConfig)}
+    return bool(values) and set(values) <= model_keys
+
+
+def _read_toml(name: str) -> tuple[dict, str]:
+    if name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise InputError(f"train config file {name} does not exist")
+        text, where = path.read_text(), name
+    else:
+        preset = _preset_dir().joinpath(f"{name}.toml")
+        if not preset.is_file():
+            raise InputError(f"unknown training preset {name!r} (known: {', '.join(train_preset_names())})")
+        text, where = preset.read_text(), f"training preset {name}"
+    try:
+        return tomllib.loads(text), where
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{where}: not valid TOML ({e})") from None
+
+
+def resolve_train_config(name: str = "paper", overrides: Iterable[str] | Mapping = ()) -> TrainConfig:
+    """Config from a training preset name or a ``.toml`` path, with ``key=value`` overrides.
+
+    A ``.toml`` path that holds a *model* configuration (``models/NAME.toml``, as in
+    ``twinlab train --config models/foundation.toml``) gives the paper's training recipe for
+    that architecture (``model`` = the path).
+
+    >>> resolve_train_config("small", ["epochs=3", "schedule.restart=false"]).epochs
+    3
+    """
+    from ..stimuli.presets import parse_overrides
+
+    extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    values, where = _read_toml(name)
+    if name.endswith(".toml") and looks_like_model_config(values):
+        values, where = {"model": str(Path(name).resolve())}, f"train config (paper recipe for model {name})"
+    return train_config_from_dict(_merge(values, extra), where)
