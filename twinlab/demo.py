@@ -37,10 +37,10 @@ class DemoConfig:
     """Sizes of the demo (the defaults finish in a few minutes on two CPU cores)."""
 
     seed: int = 7
-    n_neurons: int = 96
-    minutes: float = 8.0
+    n_neurons: int = 64
+    minutes: float = 6.0
     train_preset: str = "small"
-    train_overrides: tuple[str, ...] = ("epochs=6", "iterations=25")
+    train_overrides: tuple[str, ...] = ("epochs=4", "iterations=25")
     scan_repeats: int = 2
     gallery: bool = True
 
@@ -71,7 +71,7 @@ def run_demo(out: str | os.PathLike = "demo", config: DemoConfig = DemoConfig())
     from . import measure_tuning, resolve_spec
     from .compare import write_report
     from .scan import ScanConfig, scan
-    from .sim import SessionConfig, VirtualMouse, record_session
+    from .sim import VirtualMouse, record_session, resolve_cohort
     from .storage import write_dataset
     from .train import resolve_train_config, train_individual
 
@@ -87,8 +87,9 @@ def run_demo(out: str | os.PathLike = "demo", config: DemoConfig = DemoConfig())
     _say(f"recording a virtual mouse ({config.n_neurons} neurons, {config.minutes:g} min of natural movies)")
     (out / "data").mkdir()
     mouse = VirtualMouse(seed=config.seed, n_neurons=config.n_neurons)
-    store = record_session(mouse, SessionConfig(minutes=config.minutes), out / "data" / "mouse.zarr",
-                           session_id="demo", seed=config.seed)
+    # the "new mice" preset's session: natural movies to train on, a cropped test block of six domains
+    session = dataclasses.replace(resolve_cohort("new_mice").session_config(), minutes=config.minutes)
+    store = record_session(mouse, session, out / "data" / "mouse.zarr", session_id="demo", seed=config.seed)
 
     _say("training a small twin of it on the CPU")
     train_cfg = resolve_train_config(config.train_preset, list(config.train_overrides))

@@ -15,7 +15,7 @@ def mouse():
 
 
 def test_pink_noise_scan_recovers_true_orientation_and_direction(mouse):
-    spec = tl.resolve_spec("pink_noise", ["height_px=36", "width_px=64", "repeats=2"])
+    spec = tl.resolve_spec("pink_noise", ["height_px=36", "width_px=64", "repeats=6"])
     tuning = measure_tuning(scan(mouse, spec, ScanConfig(noise=False), progress=False))
     truth = mouse.neurons
     tuned = np.isfinite(truth.true_pref_orientation_deg.values)  # untuned cells have no true preference

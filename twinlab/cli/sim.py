@@ -11,7 +11,8 @@ from . import friendly, main
 @click.argument("preset", required=False)
 @click.option("--mice", type=int, help="Number of mice (preset: foundation_cohort 8, new_mice 4).")
 @click.option("--neurons", type=int, help="Neurons per mouse.")
-@click.option("--minutes", type=float, help="Minutes of natural-movie training data per session (the test block comes on top).")
+@click.option("--minutes", type=float,
+              help="Minutes of natural-movie training data per session (the test block comes on top).")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for the sessions (new, empty, or this cohort's).")
 @click.option("--seed", type=int, help="Cohort seed (different seeds, different mice).")
 @click.option("--areas", help="Comma-separated visual areas, e.g. V1,LM (default V1,LM,AL,RL).")

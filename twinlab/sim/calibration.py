@@ -42,7 +42,8 @@ from ..paths import shared_data
 from ..stimuli.gabor import GaborSpec
 from .config import KNOWN_AREAS, AreaConfig, MouseConfig
 
-__all__ = ["sensorium_gabor_spec", "sensorium_like_mouse", "SENSORIUM_FOV", "selectivity", "simulated_selectivity", "real_selectivity", "SelectivitySummary",
+__all__ = ["sensorium_gabor_spec", "sensorium_like_mouse", "SENSORIUM_FOV", "selectivity", "simulated_selectivity",
+           "real_selectivity", "SelectivitySummary",
            "summarize", "REAL_MICE"]
 
 REAL_MICE = ("B", "C")

@@ -20,11 +20,13 @@ In: a :class:`~twinlab.sim.config.MouseConfig` (or keyword overrides of it). Out
 * :meth:`draw_behavior`, :meth:`draw_latent`: a session's behaviour and slow variability;
   :meth:`behavior_median`: the still, calm mouse :meth:`respond` assumes by default.
 
-Noise (per frame, per neuron): a Poisson number of events at rate ``rate * Z /
-event_amplitude`` with ``Z = exp(loadings . latent - var / 2)`` a shared slow log-normal gain
-(so ``E[Z] = 1``), each event of mean size ``event_amplitude`` (gamma-like amplitude sums,
-drawn as moment-matched log-normals so a ``torch.Generator`` fixes every draw), times a
-private slow log-normal gain per neuron. The expected response is the noiseless rate, repeats differ, and a noise ceiling exists.
+Noise (:class:`~twinlab.sim.config.NoiseConfig`): per frame and neuron a Poisson number of
+events at rate ``rate * Z / size`` with ``Z`` a slow log-normal gain (shared latent factors
+times a private wander, ``E[Z] = 1``) and ``size`` = ``event_size`` x the neuron's response
+scale, each event's amplitude heavy-tailed (moment-matched log-normal sums, so a
+``torch.Generator`` fixes every draw); then, as in a two-photon recording, the events are
+summed per scan (6.5 Hz) and interpolated back to the 30-Hz frames. The responses' mean is
+the noiseless rate low-passed by the scan, repeats differ, and a noise ceiling exists.
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ class VirtualMouse(nn.Module):
         table["true_tf_hz"] = self.model.tf_peak_hz
         self.neurons = table
         k = cfg.noise.latent_factors
-        load = table[[f"true_latent_loading_{j}" for j in range(k)]].to_numpy(np.float64) if k else np.zeros((len(table), 0))
+        cols = [f"true_latent_loading_{j}" for j in range(k)]
+        load = table[cols].to_numpy(np.float64) if k else np.zeros((len(table), 0))
         self.register_buffer("loadings", torch.tensor(load, dtype=torch.float32))
 
     @property
@@ -284,7 +287,8 @@ class VirtualMouse(nn.Module):
             else:
                 data[b_name] = ("frame", behaviors[0][b_name].values)
         if per_repeat:
-            data["pupil_center"] = (("repeat", "frame", "eye_axis"), np.stack([b["pupil_center"].values for b in behaviors]))
+            data["pupil_center"] = (("repeat", "frame", "eye_axis"),
+                                    np.stack([b["pupil_center"].values for b in behaviors]))
         else:
             data["pupil_center"] = (("frame", "eye_axis"), behaviors[0]["pupil_center"].values)
         coords["eye_axis"] = ["x", "y"]

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..geometry import Screen
-from .config import CohortConfig, DomainConfig, MouseConfig, SessionConfig, from_dict, to_dict
+from .config import CohortConfig, MouseConfig, SessionConfig, from_dict, to_dict
 from .mouse import VirtualMouse
 
 __all__ = ["record_session", "record_cohort", "session_plan", "mouse_from_session", "mouse_seed", "write_session_store",

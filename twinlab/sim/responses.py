@@ -203,7 +203,8 @@ class ResponseModel(nn.Module):
         v = ae_to_vec(px, py).float()  # single precision: ample for degrees, twice as fast
         rho = torch.deg2rad(torch.hypot(px, py))
         # solid angle of each sub-sample in deg^2 (the AE map stretches areas by rho / sin rho)
-        area = ((d / ss) ** 2 * torch.where(rho > 1e-9, torch.sin(rho) / rho.clamp(min=1e-9), torch.ones_like(rho))).float()
+        stretch = torch.where(rho > 1e-9, torch.sin(rho) / rho.clamp(min=1e-9), torch.ones_like(rho))
+        area = ((d / ss) ** 2 * stretch).float()
         n_sub = ss * ss
         P = gx.numel()
         out = torch.empty(P, 2 * self.n_neurons, dtype=torch.float64)
@@ -270,7 +271,8 @@ class ResponseModel(nn.Module):
         # unit gain for the preferred drift: |sum_t h(t) exp(-i w0 t)| = 1
         t_abs = torch.arange(L, dtype=torch.float64)[None, :] / fps
         ph = 2 * math.pi * f0 * t_abs
-        H = torch.complex((hr * torch.cos(ph) + hi * torch.sin(ph)).sum(1), (hi * torch.cos(ph) - hr * torch.sin(ph)).sum(1))
+        H = torch.complex((hr * torch.cos(ph) + hi * torch.sin(ph)).sum(1),
+                          (hi * torch.cos(ph) - hr * torch.sin(ph)).sum(1))
         gain = H.abs().clamp(min=1e-9)[:, None]
         hr, hi = hr / gain, hi / gain
         # the preferred TF actually realised: the peak of |H(f)| for drift in the preferred direction
@@ -412,5 +414,6 @@ def reference_movie(shape: tuple[int, int], deg_per_px: float, frame_rate_hz: fl
     def at(yy, xx):
         return field[yy[:, :, None], xx[:, None, :]]
 
-    out = (1 - wy) * (1 - wx) * at(y0, x0) + (1 - wy) * wx * at(y0, x1) + wy * (1 - wx) * at(y1, x0) + wy * wx * at(y1, x1)
+    out = (1 - wy) * (1 - wx) * at(y0, x0) + (1 - wy) * wx * at(y0, x1)
+    out = out + wy * (1 - wx) * at(y1, x0) + wy * wx * at(y1, x1)
     return out.float()

@@ -10,7 +10,8 @@ In: a twin (or a checkpoint) and session stores whose sessions it has readouts f
   ``stimulus_id`` (equal ids = repeats; see :mod:`twinlab.metrics`): the trial-averaged
   prediction against the trial-averaged response over the concatenated stimuli. With uneven
   repeat counts each stimulus keeps its first ``R`` repeats (``R`` the smallest count of the
-  domain); a domain with fewer than 2 repeats has no ``cc_max`` (NaN);
+  domain); a domain with fewer than 2 repeats has no ``cc_max`` (NaN), and a neuron whose
+  ``cc_max`` is below 0.1 (its repeats share under 1 % of their variance) no ``cc_norm``;
 * ``feve``: fraction of explainable variance explained (same trials; predictions in the
   store's response units).
 
@@ -47,6 +48,7 @@ __all__ = ["SKIP_FRAMES", "session_key", "match_session", "predict_trials", "eva
            "write_evaluation", "evaluation_table"]
 
 SKIP_FRAMES = 10
+MIN_CC_MAX = 0.1  # neurons whose repeats explain less than 1 % of their variance get no CC_norm
 _TABLE_COLUMNS = ("unit_id", "area", "depth_um", "layer", "cell_type")
 
 
@@ -155,7 +157,8 @@ def _domain_scores(preds: list[np.ndarray], resp: list[np.ndarray], table: pd.Da
     with np.errstate(invalid="ignore", divide="ignore"):
         out["cc_abs"] = metrics.cc_abs(p, y)
         out["cc_max"] = metrics.cc_max(y)
-        out["cc_norm"] = out["cc_abs"] / out["cc_max"]
+        # a ceiling near 0 (repeats that barely agree) makes the ratio explode: no CC_norm there
+        out["cc_norm"] = np.where(out["cc_max"] >= MIN_CC_MAX, out["cc_abs"] / out["cc_max"], np.nan)
         feve = metrics.feve(p, y)
         # a neuron with (almost) no explainable variance has no meaningful FEVE
         noise = y.var(0, ddof=1).mean(0)

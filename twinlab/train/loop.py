@@ -43,7 +43,6 @@ import json
 import logging
 import math
 import os
-import re
 import sys
 import time
 import zlib
@@ -63,7 +62,8 @@ from ..storage import atomic_output
 from .batches import BatchPlan, DeviceSource, LoaderSource, PreloadedClips, StepSampler, fit_frames, select_minutes, store_bytes
 from .config import TrainConfig, train_config_from_dict
 from .evaluate import session_key
-from .distributed import DistInfo, all_reduce_mean, barrier, init_distributed, pick_device, ranks_agree, shutdown, wrap_model
+from .distributed import (DistInfo, all_reduce_mean, barrier, env_world, init_distributed, pick_device, ranks_agree, shutdown,
+                          wrap_model)
 from .schedule import Schedule
 from .state import read_state, save_state
 
@@ -319,7 +319,7 @@ class _RunLog:
 # -- the loop -----------------------------------------------------------------------------------
 
 
-def _datasets(spec: RunSpec, stores: list[Path], device: torch.device, dist: DistInfo):
+def _datasets(spec: RunSpec, stores: list[Path], device: torch.device):
     cfg = spec.config
     mode = cfg.preload
     if mode == "auto":
@@ -400,11 +400,11 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
         config_from_dict(spec.model, where="model config")
 
     state = read_state(out / "state.safetensors") if resume else None
-    dist = init_distributed(cfg.device)
-    device = pick_device(cfg.device, dist.local_rank)
+    _, world, local_rank = env_world()
+    device = pick_device(cfg.device, local_rank)
     amp = _switch(cfg.amp, device)
     use_compile = _switch(cfg.compile, device)
-    train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device, dist)
+    train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device)
     plan = BatchPlan(train_ds, cfg.batch_size, cfg.seed, items=items)
 
     if state is not None:
@@ -413,6 +413,10 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
             raise InputError(f"{out}: its checkpoint holds sessions {list(twin.sessions)}, the run's stores "
                              f"{[i.key for i in infos]}")
         start = state.step
+        was = state.training.get("sampler", {})
+        if int(was.get("world_size", 1)) * int(was.get("accumulate", 1)) != world * cfg.accumulate:
+            raise InputError(f"{out} was trained on {was.get('world_size')} process(es) x {was.get('accumulate')} "
+                             f"micro-batches per step; resume it with the same product (now {world} x {cfg.accumulate})")
     else:
         twin = build_twin(spec, infos)
         for s, info in enumerate(infos):
@@ -439,7 +443,9 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
 
     # everything is checked: only now does the run folder appear
     log = None
+    dist = DistInfo()
     try:
+        dist = init_distributed(device)
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             if not resume:

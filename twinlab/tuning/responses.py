@@ -54,11 +54,15 @@ def best_lag(resp: xr.DataArray, max_lag_s: float = 0.5) -> int:
     x = _as_neuron_frame(resp)
     starts, lengths = _segments(resp)
     rate = float(resp.attrs.get("frame_rate_hz", 30.0))
-    lags = np.arange(0, int(round(max_lag_s * rate)) + 1)
     if "blank" in resp.coords:
         # gray segments between presentations would reward windows that straddle two stimuli
         shown = ~resp.blank.values[starts].astype(bool)
         starts, lengths = starts[shown], lengths[shown]
+    # a lag of a whole presentation period would score as well as the true one (each window
+    # then holds the next presentation's response), so search only within half a period
+    period = np.median(np.diff(starts)) if len(starts) > 1 else np.inf
+    max_lag = min(int(round(max_lag_s * rate)), max(0, int(period // 2)))
+    lags = np.arange(0, max_lag + 1)
     total = x.var(axis=1) + 1e-12
     score = [np.nanmean(_window_means(x, starts, lengths, int(lag)).var(axis=1) / total) for lag in lags]
     return int(lags[int(np.nanargmax(score))])
