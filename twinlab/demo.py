@@ -96,7 +96,7 @@ def run_demo(out: str | os.PathLike = "demo", config: DemoConfig = DemoConfig())
     _say("training a small twin of it on the CPU")
     train_cfg = resolve_train_config(config.train_preset, list(config.train_overrides))
     result = train_individual(store, out / "twin", train_cfg)
-    ckpt = Path(result.checkpoint) if hasattr(result, "checkpoint") else out / "twin" / "model.safetensors"
+    ckpt = Path(result.out) / "model.safetensors"
 
     from .responders import load_responder
 

@@ -382,6 +382,13 @@ class TwinResponder:
     def n_neurons(self) -> int:
         return len(self.neurons)
 
+    def behavior_median(self) -> dict:
+        """Typical behaviour of the session (the training statistics' means), for scans that
+        hold behaviour fixed: a twin should see the inputs it was trained on."""
+        norm = self.twin.norms[self.session]
+        return {"running_speed": float(norm.running_speed[0]), "pupil_diameter": float(norm.pupil_diameter[0]),
+                "pupil_center": tuple(float(v) for v in norm.pupil_center[0])}
+
     def _prepare(self, frames, running_speed, pupil_diameter, pupil_center):
         device = self.twin.device
         conv = [None if v is None else torch.as_tensor(v, dtype=torch.float32, device=device)
