@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
+from ..settings import build_dataclass
 from ..stimuli.presets import parse_overrides
 
 __all__ = [
@@ -244,53 +245,11 @@ def _to_plain(v: Any) -> Any:
 # -- building from plain dicts (TOML, JSON) ------------------------------------------------
 
 
-def _coerce(name: str, value: Any, default: Any, where: str) -> Any:
-    bad = InputError(f"{where}: {name} = {value!r} is not a valid {type(default).__name__}")
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
-            raise bad
-        return int(value)
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if isinstance(default, tuple):
-        items = value if isinstance(value, (list, tuple)) else [value]
-        return tuple(_coerce(name, x, default[0], where) for x in items) if default else tuple(items)
-    raise bad
-
-
-def _build(cls: type, values: Mapping[str, Any], where: str):
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(fields))})")
-    kwargs = {}
-    for name, value in values.items():
-        f = fields[name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, Mapping):
-                raise InputError(f"{where}: {name} must be a table of settings")
-            kwargs[name] = _build(type(default), value, f"{where} [{name}]")
-        else:
-            kwargs[name] = _coerce(name, value, default, where)
-    return cls(**kwargs)
-
-
 def config_from_dict(values: Mapping[str, Any], where: str = "model config") -> TwinConfig:
     """A TwinConfig from a plain nested dict (as read from TOML or a checkpoint's JSON)."""
     if not isinstance(values, Mapping):
         raise InputError(f"{where}: expected a table of settings")
-    return _build(TwinConfig, values, where)
+    return build_dataclass(TwinConfig, values, where)
 
 
 # -- presets --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
+from ..settings import build_dataclass
 
 __all__ = [
     "ScheduleConfig",
@@ -187,50 +188,9 @@ class TrainConfig:
 # -- plain dicts (TOML, JSON) -----------------------------------------------------------------
 
 
-def _coerce(name: str, value: Any, default: Any, where: str) -> Any:
-    bad = InputError(f"{where}: {name} = {value!r} is not a valid {type(default).__name__}")
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
-            raise bad
-        return int(value)
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise bad
-        return value
-    raise bad
-
-
-def _build(cls: type, values: Mapping[str, Any], where: str):
-    if not isinstance(values, Mapping):
-        raise InputError(f"{where}: expected a table of settings")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(fields))})")
-    kwargs = {}
-    for name, value in values.items():
-        f = fields[name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, Mapping):
-                raise InputError(f"{where}: {name} must be a table of settings")
-            kwargs[name] = _build(type(default), value, f"{where} [{name}]")
-        else:
-            kwargs[name] = _coerce(name, value, default, where)
-    return cls(**kwargs)
-
-
 def train_config_from_dict(values: Mapping[str, Any], where: str = "train config") -> TrainConfig:
     """A TrainConfig from a plain nested dict (TOML, or a run folder's JSON)."""
-    return _build(TrainConfig, values, where)
+    return build_dataclass(TrainConfig, values, where)
 
 
 def _toml(v: Any) -> str:
