@@ -3,7 +3,8 @@
 In: a frozen dataclass type and a nested mapping. Out: the dataclass, with numbers coerced
 to the field's type, tuples from lists, nested dataclasses from tables; an unknown key or a
 value of the wrong kind is an :class:`~twinlab.errors.InputError` naming it and the table.
-Shared by the model and training configurations.
+Shared by the model and training configurations. :func:`dataclass_to_toml` is the inverse:
+a config written down as a TOML preset (nested dataclasses as tables).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Mapping
 
 from .errors import InputError
 
-__all__ = ["build_dataclass", "coerce_value"]
+__all__ = ["build_dataclass", "coerce_value", "toml_value", "dataclass_to_toml"]
 
 
 def coerce_value(name: str, value: Any, default: Any, where: str) -> Any:
@@ -59,3 +60,32 @@ def build_dataclass(cls: type, values: Mapping[str, Any], where: str):
         else:
             kwargs[name] = coerce_value(name, value, default, where)
     return cls(**kwargs)
+
+
+def toml_value(v: Any) -> str:
+    """One value as TOML: booleans, strings (escaped), numbers, lists/tuples of these."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def dataclass_to_toml(obj: Any, header: str = "") -> str:
+    """A (nested) dataclass as a TOML preset, ``header`` as leading comments; read back by
+    ``build_dataclass(type(obj), tomllib.loads(text), ...)``."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+
+    def emit(node: Any, prefix: str) -> None:
+        fields = dataclasses.fields(node)
+        tables = [f for f in fields if dataclasses.is_dataclass(getattr(node, f.name))]
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        lines.extend(f"{f.name} = {toml_value(getattr(node, f.name))}" for f in fields if f not in tables)
+        for f in tables:
+            emit(getattr(node, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+
+    emit(obj, "")
+    return "\n".join(lines).strip("\n") + "\n"

@@ -30,10 +30,13 @@ from .config import (
     preset_names,
     resolve_config,
 )
+from .activations import TwoInputActivation
 from .core import Core
+from .equivariant import RotationConv3d
 from .feedforward import Feedforward
 from .loss import poisson_nll, poisson_nll_floor
 from .modulation import Modulation
+from .multitask import MultiTaskConfig, MultiTaskTwin, TaskOutput
 from .perspective import Perspective
 from .readout import GaussianReadout
 from .recurrent import Recurrent
@@ -45,16 +48,21 @@ __all__ = [
     "FeedforwardConfig",
     "GaussianReadout",
     "Modulation",
+    "MultiTaskConfig",
+    "MultiTaskTwin",
     "ModulationConfig",
     "Perspective",
     "PerspectiveConfig",
     "ReadoutConfig",
     "Recurrent",
+    "RotationConv3d",
     "RecurrentConfig",
     "SessionInfo",
+    "TaskOutput",
     "Twin",
     "TwinConfig",
     "TwinResponder",
+    "TwoInputActivation",
     "config_from_dict",
     "config_to_toml",
     "load_checkpoint",

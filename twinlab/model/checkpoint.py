@@ -6,7 +6,10 @@ The file's safetensors metadata holds (all strings):
 :class:`~twinlab.model.TwinConfig`), ``sessions`` (JSON list of
 :class:`~twinlab.model.SessionInfo`: key, neuron count, Screen, neuron table), ``seed``,
 ``twinlab_version`` and ``extra`` (JSON, free for the caller: training step, data hashes...).
-The tensors are the twin's ``state_dict`` (float32 as trained, on the CPU).
+The tensors are the twin's ``state_dict`` (float32 as trained, on the CPU). A sibling network
+built on the twin (a subclass with a class attribute ``checkpoint_kind``, e.g. the
+multi-task twin of :mod:`twinlab.model.multitask`) adds ``kind`` and ``kind_config`` (JSON of
+its own settings); files without ``kind`` hold a plain :class:`~twinlab.model.Twin`.
 
 Loading parses JSON and reads raw tensors; nothing in the file is ever executed. It refuses,
 with one line naming the problem: a missing, truncated or non-safetensors file, a safetensors
@@ -34,6 +37,8 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "lo
 
 FORMAT = "twinlab.twin"
 FORMAT_VERSION = 1
+# sibling networks a checkpoint may hold ("kind" in the header), imported only when met
+KINDS = {"twin": None, "multitask": ("twinlab.model.multitask", "MultiTaskTwin")}
 
 
 def _version() -> str:
@@ -63,6 +68,10 @@ def save_checkpoint(twin: Twin, path: str | Path, extra: Mapping[str, Any] | Non
         "twinlab_version": _version(),
         "extra": extra_json,
     }
+    kind = getattr(twin, "checkpoint_kind", None)
+    if kind:
+        meta["kind"] = str(kind)
+        meta["kind_config"] = json.dumps(twin.kind_config())
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in twin.state_dict().items()}
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
@@ -92,12 +101,26 @@ def read_header(path: str | Path) -> dict[str, Any]:
         out = {"format": FORMAT, "format_version": version, "seed": int(meta.get("seed", "0")),
                "twinlab_version": meta.get("twinlab_version", "unknown"),
                "config": json.loads(meta["config"]), "sessions": json.loads(meta["sessions"]),
-               "extra": json.loads(meta.get("extra", "{}"))}
+               "extra": json.loads(meta.get("extra", "{}")),
+               "kind": meta.get("kind", "twin"), "kind_config": json.loads(meta.get("kind_config", "{}"))}
     except (KeyError, ValueError) as e:
         raise InputError(f"checkpoint {path} has a damaged header ({type(e).__name__}: {e})") from None
     if version > FORMAT_VERSION:
         raise InputError(f"checkpoint {path} has format_version {version}; this twinlab reads up to {FORMAT_VERSION}")
+    if out["kind"] not in KINDS:
+        raise InputError(f"checkpoint {path} holds a network of kind {out['kind']!r}; this twinlab knows "
+                         f"{', '.join(KINDS)}")
     return out
+
+
+def _twin_class(kind: str):
+    """The class of a checkpoint's ``kind`` (None: the plain Twin)."""
+    where = KINDS[kind]
+    if where is None:
+        return None
+    import importlib
+
+    return getattr(importlib.import_module(where[0]), where[1])
 
 
 def _read_tensors(path: Path, keys_prefix: str = "", device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -135,7 +158,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Twi
         raise
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"checkpoint {path} has a damaged session table ({type(e).__name__}: {e})") from None
-    twin = Twin(config, sessions, seed=header["seed"])
+    cls = _twin_class(header["kind"])
+    if cls is None:
+        twin = Twin(config, sessions, seed=header["seed"])
+    else:
+        twin = cls.from_header(config, sessions, header["seed"], header["kind_config"])
     tensors = _read_tensors(path)
     _check_tensors(twin, tensors, path)
     twin.load_state_dict(tensors)
@@ -161,6 +188,10 @@ def load_weights(twin: Twin, path: str | Path, parts: str = "all") -> Twin:
         key, va, vb = diffs[0]
         more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
         raise InputError(f"checkpoint {path} holds a different architecture: {key} is {va!r} there, {vb!r} here{more}")
+    mine_kind = getattr(twin, "checkpoint_kind", None) or "twin"
+    if parts == "all" and header["kind"] != mine_kind:
+        raise InputError(f"checkpoint {path} holds a {header['kind']} network, this one is a {mine_kind} "
+                         "(load_checkpoint rebuilds whatever a file holds)")
     if parts == "all":
         there = {d["key"]: d["n_neurons"] for d in header["sessions"]}
         here = {k: s.n_neurons for k, s in twin.sessions.items()}

@@ -40,6 +40,8 @@ __all__ = [
 
 RECURRENT_KINDS = ("conv_lstm", "cvt_lstm")
 CONV_KINDS = ("3d", "2d")
+FEEDFORWARD_KINDS = ("dense", "rotation_equivariant")
+ACTIVATION_KINDS = ("gelu", "two_input")  # twinlab.model.activations.ACTIVATIONS
 OUTPUTS = ("exp", "softplus")
 
 
@@ -106,6 +108,15 @@ class FeedforwardConfig:
     layers_per_block : conv layers per block (2).
     pools : spatial average pooling after each block (2, 2, 1).
     dropout : after every conv layer (0.1).
+    kind : ``"dense"`` (the paper's) or ``"rotation_equivariant"`` (Ecker et al. 2019: every
+        filter applied at ``rotations`` orientations; ``block_channels`` then count all
+        feature maps, ``rotations`` per learned filter, so they must be multiples of it;
+        :mod:`twinlab.model.equivariant`).
+    rotations : orientations per filter of the rotation-equivariant core (8; unused by "dense").
+    activation : ``"gelu"`` (the paper's) or ``"two_input"`` (a small MLP of two inputs shared
+        by the units of each layer, on channel pairs; the convolutions before it produce twice
+        the channels; :mod:`twinlab.model.activations`).
+    activation_hidden : hidden units of the two-input activation's MLP (4).
     """
 
     conv: str = "3d"
@@ -117,8 +128,22 @@ class FeedforwardConfig:
     spatial_kernel: int = 3
     pools: tuple[int, ...] = (2, 2, 1)
     dropout: float = 0.1
+    kind: str = "dense"
+    rotations: int = 8
+    activation: str = "gelu"
+    activation_hidden: int = 4
 
     def __post_init__(self) -> None:
+        _check(self.kind in FEEDFORWARD_KINDS,
+               f"feedforward: kind must be one of {FEEDFORWARD_KINDS}, got {self.kind!r}")
+        _check(self.rotations >= 1, f"feedforward: rotations must be at least 1, got {self.rotations}")
+        if self.kind == "rotation_equivariant":
+            _check(all(c % self.rotations == 0 for c in self.block_channels),
+                   f"feedforward: block_channels {list(self.block_channels)} must be multiples of rotations "
+                   f"({self.rotations}) for the rotation-equivariant core")
+        _check(self.activation in ACTIVATION_KINDS,
+               f"feedforward: activation must be one of {ACTIVATION_KINDS}, got {self.activation!r}")
+        _check(self.activation_hidden >= 1, f"feedforward: activation_hidden must be at least 1, got {self.activation_hidden}")
         _check(self.conv in CONV_KINDS, f"feedforward: conv must be one of {CONV_KINDS}, got {self.conv!r}")
         _check(len(self.block_channels) >= 1, "feedforward: block_channels must not be empty")
         _check(all(c >= 1 for c in self.block_channels), "feedforward: block_channels must be positive")

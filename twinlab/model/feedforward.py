@@ -14,6 +14,12 @@ Causality: every temporal kernel looks back only. Each convolution pads ``k - 1`
 the past side (zeros at the start of a clip, or the frames carried in ``state`` when a long
 recording is streamed in chunks) and none on the future side, so output frame t depends on
 input frames <= t. The ``"2d"`` ablation sets every temporal kernel to 1.
+
+Variants (``FeedforwardConfig.kind`` / ``.activation``; the defaults are the paper's): the
+rotation-equivariant core uses :class:`~twinlab.model.equivariant.RotationConv3d` for every
+convolution (same channel counts, filters shared across ``rotations``), and the two-input
+activation (:class:`~twinlab.model.activations.TwoInputActivation`) replaces GELU after every
+convolution, each of which then produces twice its channels.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .activations import expansion, make_activation
 from .config import FeedforwardConfig
+from .equivariant import RotationConv3d
 
 __all__ = ["CausalConv3d", "DenseBlock", "Feedforward", "init_conv"]
 
@@ -57,24 +65,51 @@ class CausalConv3d(nn.Module):
         return self.conv(x), x[:, :, -self.past:]
 
 
-class DenseBlock(nn.Module):
-    """Densely connected causal convolutions, then a 1x1x1 transition to ``channels``."""
+def _conv(cin: int, cout: int, time_kernel: int, space_kernel: int, stride: int = 1, *, rotations: int = 0,
+          lifting: bool = False) -> nn.Module:
+    """A causal convolution: plain (``rotations=0``) or rotation-equivariant."""
+    if rotations:
+        return RotationConv3d(cin, cout, time_kernel, space_kernel, stride, rotations=rotations, lifting=lifting)
+    return CausalConv3d(cin, cout, time_kernel, space_kernel, stride=stride)
 
-    def __init__(self, cin: int, channels: int, layers: int, time_kernel: int, space_kernel: int, dropout: float):
+
+class DenseBlock(nn.Module):
+    """Densely connected causal convolutions, then a 1x1x1 transition to ``channels``.
+
+    ``rotations > 0`` makes every convolution rotation-equivariant; ``activation="two_input"``
+    puts a two-input activation (its own per layer) where GELU is, after convolutions of twice
+    the channels.
+    """
+
+    def __init__(self, cin: int, channels: int, layers: int, time_kernel: int, space_kernel: int, dropout: float, *,
+                 rotations: int = 0, activation: str = "gelu", activation_hidden: int = 4):
         super().__init__()
+        e = expansion(activation)
         self.layers = nn.ModuleList(
-            CausalConv3d(cin + i * channels, channels, time_kernel, space_kernel) for i in range(layers))
-        self.transition = nn.Conv3d(cin + layers * channels, channels, 1)
-        init_conv(self.transition)
+            _conv(cin + i * channels, e * channels, time_kernel, space_kernel, rotations=rotations)
+            for i in range(layers))
+        if rotations:
+            self.transition = RotationConv3d(cin + layers * channels, e * channels, 1, 1, rotations=rotations)
+        else:
+            self.transition = nn.Conv3d(cin + layers * channels, e * channels, 1)
+            init_conv(self.transition)
         self.dropout = nn.Dropout(dropout)
+        if activation != "gelu":
+            # one activation per layer and one for the transition, each shared by its units
+            self.activations = nn.ModuleList(make_activation(activation, activation_hidden) for _ in range(layers + 1))
+
+    def _act(self, i: int, y: torch.Tensor) -> torch.Tensor:
+        return self.activations[i](y) if hasattr(self, "activations") else F.gelu(y)
 
     def forward(self, x: torch.Tensor, state: list | None = None):
         features, new_state = [x], []
         for i, layer in enumerate(self.layers):
             y, s = layer(torch.cat(features, 1), None if state is None else state[i])
-            features.append(self.dropout(F.gelu(y)))
+            features.append(self.dropout(self._act(i, y)))
             new_state.append(s)
-        return F.gelu(self.transition(torch.cat(features, 1))), new_state
+        t = self.transition(torch.cat(features, 1))
+        t = t[0] if isinstance(t, tuple) else t
+        return self._act(len(self.layers), t), new_state
 
 
 class Feedforward(nn.Module):
@@ -83,10 +118,15 @@ class Feedforward(nn.Module):
         self.config = config
         kt, ks = config.time_kernel, config.spatial_kernel
         c0 = config.block_channels[0]
-        self.stem = CausalConv3d(in_channels, c0, kt, config.stem_kernel, stride=config.stem_stride)
+        rotations = config.rotations if config.kind == "rotation_equivariant" else 0
+        self.stem = _conv(in_channels, expansion(config.activation) * c0, kt, config.stem_kernel, config.stem_stride,
+                          rotations=rotations, lifting=True)
+        if config.activation != "gelu":
+            self.stem_activation = make_activation(config.activation, config.activation_hidden)
         blocks, cin = [], c0
         for channels in config.block_channels:
-            blocks.append(DenseBlock(cin, channels, config.layers_per_block, kt, ks, config.dropout))
+            blocks.append(DenseBlock(cin, channels, config.layers_per_block, kt, ks, config.dropout, rotations=rotations,
+                                     activation=config.activation, activation_hidden=config.activation_hidden))
             cin = channels
         self.blocks = nn.ModuleList(blocks)
         self.out_channels = cin
@@ -103,7 +143,7 @@ class Feedforward(nn.Module):
     def forward(self, x: torch.Tensor, state: dict | None = None):
         """``[B, Cin, T, Hr, Wr] -> ([B, C, T, h, w], state)``."""
         y, stem_state = self.stem(x, None if state is None else state["stem"])
-        y = F.gelu(y)
+        y = self.stem_activation(y) if hasattr(self, "stem_activation") else F.gelu(y)
         block_states = []
         for i, (block, pool) in enumerate(zip(self.blocks, self.config.pools)):
             y, s = block(y, None if state is None else state["blocks"][i])

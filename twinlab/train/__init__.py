@@ -19,10 +19,12 @@
 from .config import ScheduleConfig, TrainConfig, resolve_train_config, train_config_from_dict, train_config_to_toml, train_preset_names
 from .evaluate import evaluate, evaluate_session, match_session, predict_trials, session_key, summarize, write_evaluation
 from .loop import RunResult, RunSpec, finetune, resume_run, run_training, train_foundation, train_individual
+from .multitask import MaskingConfig, resume_multitask, train_multitask
 from .schedule import Schedule
 from .state import read_state, save_state
 
 __all__ = [
+    "MaskingConfig",
     "RunResult",
     "RunSpec",
     "Schedule",
@@ -35,6 +37,7 @@ __all__ = [
     "predict_trials",
     "read_state",
     "resolve_train_config",
+    "resume_multitask",
     "resume_run",
     "run_training",
     "save_state",
@@ -44,6 +47,7 @@ __all__ = [
     "train_config_to_toml",
     "train_foundation",
     "train_individual",
+    "train_multitask",
     "train_preset_names",
     "write_evaluation",
 ]

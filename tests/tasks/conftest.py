@@ -1,0 +1,66 @@
+"""A virtual mouse with planted running modulation, and one multi-task twin trained on it.
+
+The mouse: 30 neurons, every one running-modulated (log-gain 1.5-2 at full running, i.e. a
+4.5-7.4 fold rate increase; ``twinlab.sim`` PopulationConfig.run_gain_range), running in
+short bouts (2 s) a third to a half of the time, weaker slow noise than the default. One
+session at 18 x 32 pixels: 2 minutes of natural movies in 4-s trials (10 % validation) and a
+test block of 6 natural movies x 2 repeats of 4 s (48 s). The twin: a tiny architecture
+(12 x 18 retina, 4/8 channels, Conv-LSTM of 8), 200 AdamW steps of 4 clips x 40 frames with
+random input masking. Torch runs on one thread (the CI machine has two cores, shared).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from twinlab.sim import MouseConfig, SessionConfig, VirtualMouse, record_session
+from twinlab.sim.config import DomainConfig
+
+from tasks_settings import TINY_MODEL, TRAIN  # noqa: E402,F401 (re-exported for the fixtures below)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def running_mouse(n_neurons: int = 30, seed: int = 5) -> VirtualMouse:
+    cfg = MouseConfig(seed=seed)
+    cfg = dataclasses.replace(
+        cfg,
+        population=dataclasses.replace(cfg.population, n_neurons=n_neurons, run_modulated_fraction=1.0,
+                                       run_gain_range=(1.5, 2.0)),
+        behavior=dataclasses.replace(cfg.behavior, run_fraction_range=(0.3, 0.5), run_bout_s=2.0),
+        noise=dataclasses.replace(cfg.noise, latent_sd=0.2, private_sd=0.3))
+    return VirtualMouse(cfg, mouse_id="vmrun")
+
+
+SESSION = SessionConfig(minutes=2.0, trial_s=4.0, validation_fraction=0.1, height_px=18, width_px=32,
+                        test_domains=(DomainConfig("natural_movie", "natural_movies", 6, 2, 4.0,
+                                                   ("source=photos", "rms_contrast=0.3")),))
+
+
+@pytest.fixture(scope="session")
+def run_store(tmp_path_factory):
+    torch.set_num_threads(1)
+    mouse = running_mouse()
+    return record_session(mouse, SESSION, tmp_path_factory.mktemp("mouse") / "vmrun_s0.zarr", seed=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def trained(run_store, tmp_path_factory):
+    from twinlab.model import resolve_config
+    from twinlab.train import resolve_train_config
+    from twinlab.train.multitask import train_multitask
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("runs") / "multitask"
+    cfg = resolve_train_config("small", TRAIN)
+    result = train_multitask([run_store], out, cfg, model=resolve_config("small", TINY_MODEL), progress=False)
+    return result
