@@ -107,3 +107,17 @@ def test_cli_scan_tuning_compare_end_to_end(tmp_path):
     res = runner.invoke(main, ["scan", *common, "--neurons", "area=XX", "--out", str(tmp_path / "b.nc")])
     assert res.exit_code == 2 and "selects no neuron" in res.output
     assert not (tmp_path / "b.nc").exists()
+
+
+def test_scan_moves_a_twin_to_the_scan_device(monkeypatch):
+    # a twin behind a TwinResponder must follow ScanConfig.device (it once stayed on the CPU)
+    from twinlab.model import SessionInfo, Twin, TwinConfig
+
+    twin = Twin(TwinConfig.small(), [SessionInfo("m", n_neurons=4)])
+    moved = []
+    real_to = twin.to
+    monkeypatch.setattr(twin, "to", lambda dev: (moved.append(torch.device(dev)), real_to(dev))[1])
+    spec = tl.resolve_spec("pink_noise", ["height_px=36", "width_px=64", "repeats=1", "direction_duration_s=0.2",
+                                          "n_directions=2"])
+    scan(twin.responder("m"), spec, ScanConfig(noise=False, device="cpu", preroll_s=0.0), progress=False)
+    assert moved == [torch.device("cpu")]

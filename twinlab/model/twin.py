@@ -382,6 +382,11 @@ class TwinResponder:
     def n_neurons(self) -> int:
         return len(self.neurons)
 
+    def to(self, device: str | torch.device) -> "TwinResponder":
+        """Move the twin (all its sessions) to ``device``; ``scan`` calls this with its device."""
+        self.twin.to(device)
+        return self
+
     def behavior_median(self) -> dict:
         """Typical behaviour of the session (the training statistics' means), for scans that
         hold behaviour fixed: a twin should see the inputs it was trained on."""
