@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .storage import check_new_folder
 
 __all__ = ["DemoConfig", "stimulus_gallery", "run_demo"]
 
@@ -77,9 +77,7 @@ def run_demo(out: str | os.PathLike = "demo", config: DemoConfig = DemoConfig())
     from .storage import write_dataset
     from .train import resolve_train_config, train_individual
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out} exists and is not an empty folder; choose a new --out")
+    out = check_new_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if config.gallery:

@@ -48,6 +48,18 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_new_folder(path: str | os.PathLike) -> Path:
+    """Fail early, with one line, unless ``path`` is a new or empty folder whose parent exists
+    (the output folder of a command: checked before any work is done, so nothing is half-written)."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"{path} exists and is not an empty folder; choose a new one")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"cannot create {path}: folder {parent} does not exist")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling path; move it onto ``path`` only if the block succeeds."""

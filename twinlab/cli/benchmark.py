@@ -9,11 +9,11 @@ predictions, which ``--model FILE.nc`` scores later.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 
 from ..errors import InputError
+from ..storage import check_new_folder
 from . import friendly, main
 
 
@@ -42,11 +42,7 @@ def benchmark(models, data, track, skip, submission, out, device, quiet) -> None
     from ..train.loop import discover_stores
 
     if out:
-        o = Path(out)
-        if o.exists() and (not o.is_dir() or any(o.iterdir())):
-            raise InputError(f"{out} exists and is not an empty folder; choose a new one")
-        if not o.parent.is_dir():
-            raise InputError(f"cannot create {out}: folder {o.parent} does not exist")
+        check_new_folder(out)
     stores = discover_stores(data)
     result = run_benchmark(list(models), stores, track=track, skip=skip, device=pick_device(device),
                            submission=submission, progress=not quiet)

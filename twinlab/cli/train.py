@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..storage import check_new_folder
 from . import friendly, main
 
 _RUN_OPTIONS = [
@@ -146,11 +147,7 @@ def evaluate(model_path, data, mouse, tier, skip, device, out) -> None:
     if skip < 0:
         raise InputError(f"--skip must be non-negative, got {skip}")
     if out:
-        o = Path(out)
-        if o.exists() and (not o.is_dir() or any(o.iterdir())):
-            raise InputError(f"{out} exists and is not an empty folder; choose a new one")
-        if not o.parent.is_dir():
-            raise InputError(f"cannot create {out}: folder {o.parent} does not exist")
+        check_new_folder(out)
     stores = discover_stores(data)
     dev = pick_device(device)
     result = run_evaluate(model_path, stores, session=mouse, tier=tier, skip=skip, device=dev, amp=dev.type == "cuda")

@@ -26,8 +26,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from ..errors import InputError
-from ..storage import atomic_output, write_dataset
+from ..storage import atomic_output, check_new_folder, write_dataset
 
 __all__ = ["decoding_table", "forecast_table", "decoding_figure", "forecast_figure", "write_decoding",
            "write_forecast", "compare_tasks", "comparison_figure", "write_comparison", "check_out_folder"]
@@ -148,13 +147,7 @@ def forecast_figure(result: xr.Dataset):
 
 def check_out_folder(out: str | os.PathLike) -> Path:
     """A folder that is new or empty, whose parent exists (checked before any work is done)."""
-    o = Path(out)
-    if o.exists() and (not o.is_dir() or any(o.iterdir())):
-        raise InputError(f"{out} exists and is not an empty folder; choose a new one")
-    parent = o.parent if str(o.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"cannot create {out}: folder {parent} does not exist")
-    return o
+    return check_new_folder(out)
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> Path:

@@ -376,6 +376,30 @@ class _Interrupted(Exception):
     """Raised by the ``interrupt_after`` test hook: the run stops as if killed (no final save)."""
 
 
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, state, device: torch.device, out: Path):
+    """The optimiser and learning-rate schedule of a run over ``model``'s trainable parameters,
+    restored from ``state`` (a resumed run) when given. Returns ``(names, params, optimizer,
+    schedule, total_steps, planned)``; shared by every training loop so resuming means one thing."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise InputError("nothing to train: every parameter is frozen")
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                              weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if state is not None:
+        if state.param_names != names:
+            raise InputError(f"{out}: the checkpoint's trainable parameters differ from this run's (not resumable)")
+        opt.load_state_dict(state.optimizer_state_dict(device))
+        state.restore_rng()
+    total = int(state.training.get("total_steps", cfg.total_steps)) if state is not None else cfg.total_steps
+    # a budgeted run fits its step count to the wall clock after calibration: not planned up front
+    planned = bool(state.training.get("planned", True)) if state is not None else cfg.budget_minutes <= 0
+    return names, params, opt, Schedule(cfg.schedule, cfg.lr, total), total, planned
+
+
 def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
                  evaluate: bool = True, interrupt_after: int | None = None, max_minutes: float | None = None) -> RunResult:
     """Run (or resume) ``spec`` into the folder ``out`` (see the module docstring).
@@ -423,23 +447,7 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
             set_statistics(twin, info.key, train_ds.statistics(s), train_ds.response_scale(s).numpy())
         twin.to(device)
         start = 0
-    names = [n for n, p in twin.named_parameters() if p.requires_grad]
-    params = [p for p in twin.parameters() if p.requires_grad]
-    if not params:
-        raise InputError("nothing to train: every parameter is frozen")
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                              weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if state is not None:
-        if state.param_names != names:
-            raise InputError(f"{out}: the checkpoint's trainable parameters differ from this run's (not resumable)")
-        opt.load_state_dict(state.optimizer_state_dict(device))
-        state.restore_rng()
-    total = int(state.training.get("total_steps", cfg.total_steps)) if state is not None else cfg.total_steps
-    planned = bool(state.training.get("planned", True)) if state is not None else cfg.budget_minutes <= 0
-    sched = Schedule(cfg.schedule, cfg.lr, total)
+    names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out)
 
     # everything is checked: only now does the run folder appear
     log = None

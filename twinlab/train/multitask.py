@@ -51,7 +51,7 @@ from .config import TrainConfig, train_config_from_dict
 from .distributed import pick_device
 from .loop import (RunResult, RunSpec, _batch_seed, _compile, _datasets, _final_evaluation, _plain, _RunLog,
                    _session_infos, _switch, _write_json, adaptive_clip_, check_run_folder, discover_stores,
-                   set_statistics)
+                   make_optimizer, set_statistics)
 from .schedule import Schedule
 from .state import read_state, save_state
 
@@ -249,21 +249,7 @@ def _run(spec: dict, out: Path, *, resume: bool, progress: bool, evaluate: bool,
             twin.set_statistics(info.key, behavior_recorded=recorded[s])
         start = 0
     twin.to(device)
-    names = [n for n, p in twin.named_parameters() if p.requires_grad]
-    params = [p for p in twin.parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                              weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if state is not None:
-        if state.param_names != names:
-            raise InputError(f"{out}: the checkpoint's trainable parameters differ from this run's (not resumable)")
-        opt.load_state_dict(state.optimizer_state_dict(device))
-        state.restore_rng()
-    total = int(state.training.get("total_steps", cfg.total_steps)) if state is not None else cfg.total_steps
-    planned = bool(state.training.get("planned", True)) if state is not None else cfg.budget_minutes <= 0
-    sched = Schedule(cfg.schedule, cfg.lr, total)
+    names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out)
 
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
