@@ -63,13 +63,16 @@ def build_dataclass(cls: type, values: Mapping[str, Any], where: str):
 
 
 def toml_value(v: Any) -> str:
-    """One value as TOML: booleans, strings (escaped), numbers, lists/tuples of these."""
+    """One value as TOML: booleans, strings (escaped), numbers, lists/tuples of these, and
+    mappings as inline tables."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
     return repr(v)
 
 

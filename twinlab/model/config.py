@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
-from ..settings import build_dataclass
+from ..settings import build_dataclass, toml_value
 from ..stimuli.presets import parse_overrides
 
 __all__ = [
@@ -320,24 +320,14 @@ def resolve_config(name: str = "foundation", overrides: Iterable[str] | Mapping 
     return config_from_dict(_merge(values, extra), where)
 
 
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return repr(v)
-
-
 def config_to_toml(config: TwinConfig, header: str = "") -> str:
     """Write a config as a preset (the inverse of :func:`resolve_config` on a file)."""
     d = config.to_dict()
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     tables = {k: v for k, v in d.items() if isinstance(v, dict)}
-    lines += [f"{k} = {_toml(v)}" for k, v in d.items() if k not in tables]
+    lines += [f"{k} = {toml_value(v)}" for k, v in d.items() if k not in tables]
     for name, table in tables.items():
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in table.items()]
+        lines += ["", f"[{name}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
 from ..geometry import Screen
+from ..settings import toml_value
 
 __all__ = [
     "AreaConfig",
@@ -539,18 +540,6 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     raise InputError(f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}")
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    return repr(v)
-
-
 def config_to_toml(cfg: CohortConfig) -> str:
     """A cohort config as a TOML preset (read back by :func:`resolve_cohort`)."""
     d = to_dict(cfg)
@@ -560,7 +549,7 @@ def config_to_toml(cfg: CohortConfig) -> str:
         scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
         if prefix:
             lines.append(f"\n[{prefix}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+        lines.extend(f"{k} = {toml_value(v)}" for k, v in scalars.items())
         for k, v in table.items():
             if isinstance(v, dict):
                 emit(v, f"{prefix}.{k}" if prefix else k)

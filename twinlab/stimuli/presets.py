@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
 from ..geometry import Screen
+from ..settings import toml_value
 from .base import Family, StimulusSpec
 
 __all__ = ["preset_names", "preset_path", "resolve_spec", "spec_from_dict", "parse_overrides"]
@@ -153,17 +154,8 @@ def spec_to_toml(spec: StimulusSpec) -> str:
     """Write a spec as a preset (the inverse of :func:`resolve_spec` on a file)."""
     d = spec.to_dict()
     screen = d.pop("screen")
-    lines = [f"family = {_toml(d.pop('family'))}"]
-    lines += [f"{k} = {_toml(v)}" for k, v in d.items()]
-    lines += ["", "[screen]"] + [f"{k} = {_toml(v)}" for k, v in screen.items()]
+    lines = [f"family = {toml_value(d.pop('family'))}"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in d.items()]
+    lines += ["", "[screen]"] + [f"{k} = {toml_value(v)}" for k, v in screen.items()]
     return "\n".join(lines) + "\n"
 
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return repr(v)
