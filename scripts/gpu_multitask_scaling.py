@@ -345,10 +345,17 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=8, help="Runs (and simulated mice) at a time.")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="CPU smoke test at toy sizes.")
+    ap.add_argument("--quick-steps", type=int, default=30, help="Steps per run in --quick mode.")
     args = ap.parse_args()
     if args.quick:
-        args.mice, args.minutes, args.neurons, args.horizon = 2, 1.0, 30, 0.3
-        args.batch, args.clip, args.burn_in, args.lr, args.procs = 4, 30, 5, 0.01, 2
+        # toy sizes on the CPU; --mice/--minutes/--quick-steps given explicitly make it a small real run
+        given = {a.split("=")[0] for a in sys.argv[1:] if a.startswith("--")}
+        args.mice = args.mice if "--mice" in given else 2
+        args.minutes = args.minutes if "--minutes" in given else 1.0
+        args.neurons = args.neurons if "--neurons" in given else 30
+        args.horizon = 0.3
+        args.batch, args.clip, args.burn_in, args.lr = 4, 30, 5, 0.01
+        args.procs = args.procs if "--procs" in given else 2
 
     import torch
 
@@ -378,7 +385,7 @@ def main() -> None:
               "out": str(work / "runs" / r["name"])} for r in runs]
     if args.quick:
         for s in specs:  # the quick mode's toy runs are short anyway; a budget keeps them bounded
-            s["args"] = {**s["args"], "max_steps": 30}
+            s["args"] = {**s["args"], "max_steps": args.quick_steps}
     rows = []
     with cf.ProcessPoolExecutor(max_workers=min(args.procs, len(specs)), mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(run_one, s): s["name"] for s in specs}
