@@ -196,11 +196,19 @@ def _record_mouse(job: tuple) -> str:
     """Mouse ``index`` of a cohort, recorded as ``twinlab.sim.record_cohort`` records it (same seeds),
     under a lock so that figures running at the same time record it once."""
     cfg, index, folder, device = job
-    import fcntl
-
     import torch
 
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one mouse per core when several record at once
+    try:
+        return _record_locked(cfg, index, folder, device)
+    finally:
+        torch.set_num_threads(threads)  # the caller's own work (procs=1 records in-process) keeps its threads
+
+
+def _record_locked(cfg, index: int, folder: str, device) -> str:
+    import fcntl
+
     from ..sim import VirtualMouse, record_session
     from ..sim.record import mouse_seed, test_stimuli
 

@@ -145,7 +145,7 @@ def subject(data: str, model: str, mouse: str, sim: SimSettings, train: TrainSet
         store = _simulated(sim, common.cache_folder(cache, out), device, progress)
     budget_s = common.budget_seconds(budget_minutes, time.perf_counter(), reserve_s)
     if model:
-        twin = _on(load_responder(model, mouse or None), device)
+        twin = load_responder(model, mouse or None)
         return Subject(store, twin, twin.session)
     work = common.work_folder(out, name)
     tc = common.train_config(train, device)
@@ -154,32 +154,18 @@ def subject(data: str, model: str, mouse: str, sim: SimSettings, train: TrainSet
     res = common.run_jobs([job], budget_s=budget_s, desc=f"{name}: twin", progress=progress)["twin"]
     if not res["ok"]:
         raise RuntimeError(f"{name}: training the twin failed: {res['error']} (see {work / 'twin' / 'error.txt'})")
-    twin = _on(load_responder(str(work / "twin" / "model.safetensors")), device)
+    twin = load_responder(str(work / "twin" / "model.safetensors"))
     return Subject(store, twin, twin.session, work / "twin")
 
 
 def _simulated(sim: SimSettings, cache: Path, device: str, progress: bool) -> Path:
     """The first mouse of ``sim`` (recorded into ``cache`` unless already there), its responses
     computed on ``device`` when that is a GPU."""
-    import torch
-
     from ..scan import pick_device
 
     dev = pick_device(device)
-    threads = torch.get_num_threads()  # the recorder sets one thread for itself; keep ours
-    try:
-        return common.cohort_stores(dataclasses.replace(sim, n_mice=1), cache, progress=progress,
-                                    device=str(dev) if dev.type == "cuda" else None)[0]
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _on(responder, device: str):
-    # a twin's responder has no .to of its own, so scan() would leave the weights on the CPU
-    from ..scan import pick_device
-
-    responder.twin.to(pick_device(device))
-    return responder
+    return common.cohort_stores(dataclasses.replace(sim, n_mice=1), cache, progress=progress,
+                                device=str(dev) if dev.type == "cuda" else None)[0]
 
 
 # -- stimuli and tuning ---------------------------------------------------------------------------
