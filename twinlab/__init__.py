@@ -28,7 +28,7 @@ from .tuning import measure_tuning
 
 __version__ = "0.1.0"
 
-_LAZY = ("benchmark", "compare", "data", "figures", "model", "paper", "responders", "sim", "tasks", "train", "tuning")
+_LAZY = ("benchmark", "compare", "data", "figures", "mei", "model", "paper", "responders", "sim", "tasks", "train", "tuning")
 
 __all__ = [
     "InputError",

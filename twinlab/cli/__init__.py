@@ -36,4 +36,4 @@ def main() -> None:
 
 
 # command modules register themselves on import; keep this list in the order of --help
-from . import benchmark, data, figures, lab, sim, stimulus, tasks, train  # noqa: E402,F401
+from . import benchmark, data, figures, lab, mei, sim, stimulus, tasks, train  # noqa: E402,F401
