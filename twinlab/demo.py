@@ -162,18 +162,32 @@ def _accuracy(run: Path) -> dict:
     return {}
 
 
+_TRUTH_LABELS = {  # ground_truth.json keys -> what a reader wants to see
+    "neurons_osi_gt_0.3": ("neurons with OSI > 0.3", "{}"),
+    "median_orientation_error_deg": ("median orientation error", "{:.1f}°"),
+    "neurons_rf_r2_gt_0.5": ("neurons with an RF fit R² > 0.5", "{}"),
+    "median_rf_location_error_deg": ("median RF centre error", "{:.1f}°"),
+}
+
+
 def _write_index(out: Path, config: DemoConfig, truth: dict, accuracy, minutes: float) -> None:
-    lines = ["# twinlab demo", "", f"Finished in {minutes:.1f} min with {dataclasses.asdict(config)}.", "",
+    settings = ", ".join(f"{k} = {v}" for k, v in dataclasses.asdict(config).items() if not isinstance(v, tuple))
+    lines = ["# twinlab demo", "", f"Finished in {minutes:.1f} min ({settings}).", "",
              "| folder | what |", "| --- | --- |",
              "| `stimuli/` | first trial of every stimulus preset (PNG contact sheets, GIF animations) |",
              "| `data/mouse.zarr` | the virtual mouse's recording (twinlab session format) |",
              "| `twin/` | the twin trained on it: checkpoint, training log, test accuracy per domain |",
              "| `scans/` | tuning of both sides from pink noise and flashing dots |",
              "| `report/` | in vivo vs in silico: `summary.md`, `agreement.png`, tables; `ground_truth.json` |",
-             "", "## Recovery of the planted tuning", ""]
+             "", "## Recovery of the planted tuning (against the virtual mouse's true tuning)", "",
+             "| side | " + " | ".join(label for label, _ in _TRUTH_LABELS.values()) + " |",
+             "| --- |" + " ---: |" * len(_TRUTH_LABELS)]
     for side, v in truth.items():
-        lines.append(f"- {side.replace('_', ' ')}: " + ", ".join(f"{k} = {val:.3g}" if isinstance(val, float)
-                                                                  else f"{k} = {val}" for k, val in v.items()))
+        cells = [("—" if v.get(k) is None else fmt.format(v[k])) for k, (_, fmt) in _TRUTH_LABELS.items()]
+        lines.append(f"| {side.replace('_', ' ')} | " + " | ".join(cells) + " |")
     if accuracy:
-        lines += ["", "## Twin accuracy on held-out test trials", "", "```", json.dumps(accuracy, indent=1), "```"]
+        lines += ["", "## Twin accuracy on held-out test trials (medians over neurons)", "",
+                  "| stimulus domain | CC_norm | correlation | FEVE | repeats |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['domain']} | {r['median_cc_norm']:.3f} | {r['median_correlation']:.3f} | "
+                  f"{r['median_feve']:.3f} | {r['n_repeats']} |" for r in accuracy]
     (out / "README.md").write_text("\n".join(lines) + "\n")
