@@ -37,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from joblog import JOB, say  # noqa: E402
 
 FIGURE_NAMES = ("fig2", "fig3", "ed3", "ed5", "fig4", "fig5")
 
@@ -56,17 +58,6 @@ GPU_SETTINGS: dict[str, list[str]] = {
     "fig5": ["sim.minutes=8"],
 }
 
-T0 = time.perf_counter()
-LOG: list[str] = []
-JOB_LOG: Path | None = None
-
-
-def say(msg: str) -> None:
-    line = f"[{time.perf_counter() - T0:6.1f} s] {msg}"
-    LOG.append(line)
-    print(line, flush=True)
-    if JOB_LOG is not None:  # kept current, so a job stopped at its limit still returns its log
-        JOB_LOG.write_text("\n".join(LOG) + "\n")
 
 
 def settings_for(name: str, args, cache: Path) -> list[str]:
@@ -261,16 +252,15 @@ def main() -> None:
     if args.child:
         sys.exit(run_child(args.child, args.out, json.loads(args.child_settings), args.device, args.quick))
 
-    global JOB_LOG
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
-    JOB_LOG = out / "job.log"
+    JOB.file = out / "job.log"
     if work.exists():
         shutil.rmtree(work)
     results, logs, cache = work / "results", work / "logs", work / "data"
     for d in (results, logs, cache):
         d.mkdir(parents=True)
-    deadline = T0 + 60.0 * args.budget_minutes - 25.0  # 25 s to stop children and bundle
+    deadline = JOB.t0 + 60.0 * args.budget_minutes - 25.0  # 25 s to stop children and bundle
 
     import torch
 
@@ -334,11 +324,11 @@ def main() -> None:
     for n in names:
         files = sorted(p.name for p in results.glob(f"{n}*") if p.is_file())
         summary["figures"][n] = {**status.get(n, {}), "files": files, "tables": digest(results, n)}
-    summary["job_seconds"] = round(time.perf_counter() - T0, 1)
+    summary["job_seconds"] = round(JOB.elapsed(), 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     (out / "RESULTS_DRAFT.md").write_text(draft_results(results, names))
     bundle(out, results, logs, names)
-    say(f"job done in {time.perf_counter() - T0:.0f} s; {out}/figures.tar.gz, summary.json, RESULTS_DRAFT.md, job.log")
+    say(f"job done in {JOB.elapsed():.0f} s; {out}/figures.tar.gz, summary.json, RESULTS_DRAFT.md, job.log")
 
 
 if __name__ == "__main__":
@@ -348,6 +338,5 @@ if __name__ == "__main__":
         raise
     except Exception:
         traceback.print_exc()
-        if JOB_LOG is not None:
-            JOB_LOG.write_text("\n".join(LOG) + "\n" + traceback.format_exc())
+        JOB.dump(traceback.format_exc())
         sys.exit(1)

@@ -43,6 +43,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from joblog import JOB, say  # noqa: E402
 
 # the baseline twin at a GPU width for 36 x 64 frames (overrides of models/small.toml)
 BASE = ["perspective.retina_height=32", "perspective.retina_width=48", "modulation.hidden=16", "modulation.features=4",
@@ -51,17 +53,6 @@ BASE = ["perspective.retina_height=32", "perspective.retina_width=48", "modulati
 QUICK_TESTS = ('session.test_domains=[{name="natural_movie", preset="natural_movies", n_stimuli=2, repeats=3, '
                'max_trial_s=1.0, overrides=["source=photos"]}, {name="gabor", preset="gabor", n_stimuli=1, '
                'repeats=3, max_trial_s=1.0}]')
-T0 = time.perf_counter()
-LOG: list[str] = []
-JOB_LOG: Path | None = None
-
-
-def say(msg: str) -> None:
-    line = f"[{time.perf_counter() - T0:6.1f} s] {msg}"
-    LOG.append(line)
-    print(line, flush=True)
-    if JOB_LOG is not None:  # kept current: a job stopped at its time limit still returns its log
-        JOB_LOG.write_text("\n".join(LOG) + "\n")
 
 
 # -- 1. the virtual cohort -----------------------------------------------------------------------
@@ -327,10 +318,9 @@ def main() -> None:
         args.device = "cuda" if cuda else "cpu"
     args.sim_device = "cuda" if cuda else "cpu"
 
-    global JOB_LOG
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
-    JOB_LOG = out / "job.log"
+    JOB.file = out / "job.log"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -342,7 +332,7 @@ def main() -> None:
             say(f"variant {name}: {cfg.feedforward.kind}, {cfg.feedforward.activation}, block channels "
                 f"{list(cfg.feedforward.block_channels)}, {core_parameters(cfg):,} core parameters")
         stores = simulate(args, work)
-        left = 60 * args.budget_minutes - (time.perf_counter() - T0) - args.bench_reserve
+        left = 60 * args.budget_minutes - (JOB.elapsed()) - args.bench_reserve
         budget = max(0.3, (left - 25) / 60)  # 25 s: process start, data preload, checkpoint
         say(f"training {len(configs)} variants at once, {budget:.2f} min each")
         runs = train_all(args, work, stores, configs, budget)
@@ -356,7 +346,7 @@ def main() -> None:
         (out / "RESULTS.md").write_text(results_md(args, table, scores, configs, device_name))
         for track in ("stimulus", "behavior"):
             say(f"{track} track:\n" + format_leaderboard(table[table.track == track]))
-        say(f"job done in {time.perf_counter() - T0:.0f} s; files in {out}")
+        say(f"job done in {JOB.elapsed():.0f} s; files in {out}")
     except Exception:
         say("FAILED:\n" + traceback.format_exc())
         sys.exit(1)

@@ -48,8 +48,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-T0 = time.perf_counter()
-LOG: list[str] = []
+sys.path.insert(0, str(ROOT / "scripts"))
+from joblog import JOB, say  # noqa: E402
 
 # architectures: overrides of models/small.toml (36 x 64 frames; the quick mode shrinks them)
 SIZES = {
@@ -73,12 +73,6 @@ QUICK_SIZES = {
 TASK_METRICS = {"prediction_correlation": "neural prediction (median correlation)",
                 "decoding_correlation": "running decoding (correlation)",
                 "forecast_correlation": "forecasting (median correlation)"}
-
-
-def say(msg: str) -> None:
-    line = f"[{time.perf_counter() - T0:6.1f} s] {msg}"
-    LOG.append(line)
-    print(line, flush=True)
 
 
 # -- 1. the virtual cohort -------------------------------------------------------------------------
@@ -324,7 +318,7 @@ def write_summary(path: Path, args, rows, comparison, verdict, device_name) -> N
             lines.append(f"| {c['task']} | {c['item']} | {c['metric']} | {c['multitask']:.3f} | {c['specialist']:.3f} | "
                          f"{c['specialist_name']} |")
         lines.append("")
-    lines += ["## Job log", "", "```", *LOG, "```", ""]
+    lines += ["## Job log", "", "```", *JOB.lines, "```", ""]
     path.write_text("\n".join(lines))
 
 
@@ -375,7 +369,7 @@ def main() -> None:
     waves = math.ceil(len(runs) / args.procs)
     # reserves (s): after the runs, the comparison and the files; per wave, process start-up, data
     # loading and scoring around each run's training
-    left = 60 * args.budget_minutes - (time.perf_counter() - T0) - (20 if args.quick else 60)
+    left = 60 * args.budget_minutes - (JOB.elapsed()) - (20 if args.quick else 60)
     per_wave = left / waves
     args.run_minutes = max(0.1, (per_wave - (10 if args.quick else 45)) / 60)
     threads = max(1, (os.cpu_count() or 2) // max(1, min(args.procs, len(runs))))
@@ -416,7 +410,7 @@ def main() -> None:
     figure(rows, args, out / "scaling.png")
     verdict = verdicts(rows, args)
     say("verdict: " + json.dumps(verdict))
-    say(f"done in {time.perf_counter() - T0:.0f} s; wrote {', '.join(sorted(p.name for p in out.iterdir()))}")
+    say(f"done in {JOB.elapsed():.0f} s; wrote {', '.join(sorted(p.name for p in out.iterdir()))}")
     write_summary(out / "summary.md", args, rows, comparison, verdict, device_name)
 
 

@@ -42,24 +42,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from joblog import JOB, say  # noqa: E402
 
 # the GPU-sized twin: the paper's architecture at a width that suits 36 x 64 frames (overrides of models/small.toml)
 MEDIUM = ["perspective.retina_height=32", "perspective.retina_width=48", "modulation.hidden=16", "modulation.features=4",
           "feedforward.block_channels=[16, 32, 64]", "feedforward.dropout=0.1", "recurrent.in_channels=64",
           "recurrent.hidden=64", "recurrent.out_channels=64"]
-T0 = time.perf_counter()
-LOG: list[str] = []
-
-
-JOB_LOG: Path | None = None
-
-
-def say(msg: str) -> None:
-    line = f"[{time.perf_counter() - T0:6.1f} s] {msg}"
-    LOG.append(line)
-    print(line, flush=True)
-    if JOB_LOG is not None:  # kept current, so a job stopped at its time limit still returns its log
-        JOB_LOG.write_text("\n".join(LOG) + "\n")
 
 
 # -- 1. simulation -------------------------------------------------------------------------------
@@ -303,10 +292,9 @@ def main() -> None:
 
     import torch
 
-    global JOB_LOG
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
-    JOB_LOG = out / "job.log"
+    JOB.file = out / "job.log"
     if work.exists():
         shutil.rmtree(work)
     (work / "logs").mkdir(parents=True)
@@ -323,7 +311,7 @@ def main() -> None:
 
     from twinlab.train import resolve_train_config, train_foundation
 
-    left = 60 * args.budget_minutes - (time.perf_counter() - T0) - 45  # 45 s for evaluation, bundling
+    left = 60 * args.budget_minutes - (JOB.elapsed()) - 45  # 45 s for evaluation, bundling
     waves = math.ceil(len(args.amounts) * len(new) * 2 / args.procs)
     f_budget = max(0.5, args.foundation_share * left / 60 - 0.5)
     say(f"foundation: {len(found)} sessions, budget {f_budget:.2f} min of training")
@@ -336,7 +324,7 @@ def main() -> None:
         + ", ".join(f"{e['domain']} {e['median_cc_norm']:.3f}" for e in fr.summary.get("evaluation", [])
                     if e["session"] == "all"))
 
-    left = 60 * args.budget_minutes - (time.perf_counter() - T0) - 40
+    left = 60 * args.budget_minutes - (JOB.elapsed()) - 40
     per_wave = left / waves
     run_budget = max(0.3, (per_wave - 35) / 60)  # ~35 s per run for start-up, loading, evaluation
     jobs, run_dirs = [], {}
@@ -376,7 +364,7 @@ def main() -> None:
         "comparison": comparison, "verdict": verdict, "shipped_mouse": "N00",
         "runs": {f"{k[0]}_{k[1]:g}_{k[2]}": json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file()
                  else None for k, d in run_dirs.items()},
-        "job_seconds": time.perf_counter() - T0,
+        "job_seconds": JOB.elapsed(),
     }
     best = run_dirs.get(("N00", max(args.amounts), "transfer"))
     if best is not None and (best / "model.safetensors").is_file():
@@ -395,7 +383,7 @@ def main() -> None:
         say(f"  {c['minutes']:>5g} min {c['domain']:<14} foundation {c['foundation_cc_norm']:.3f}  individual "
             f"{c['individual_cc_norm']:.3f}  ({c['mice_foundation_wins']}/{c['mice']} mice)")
     say(f"foundation beats individual at every amount and in every domain: {verdict}")
-    say(f"job done in {time.perf_counter() - T0:.0f} s; files in {out}")
+    say(f"job done in {JOB.elapsed():.0f} s; files in {out}")
 
 
 if __name__ == "__main__":
@@ -407,5 +395,6 @@ if __name__ == "__main__":
         traceback.print_exc()
         out = Path(os.environ.get("OUT", "gpu_job_out"))
         if out.is_dir():
-            (out / "job.log").write_text("\n".join(LOG) + "\n" + traceback.format_exc())
+            JOB.file = out / "job.log"
+            JOB.dump(traceback.format_exc())
         sys.exit(1)
