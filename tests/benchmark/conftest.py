@@ -10,14 +10,6 @@ import torch
 from benchmark_sessions import N_NEURONS, POOL, SIM_TESTS, make_twin, planted_rates
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="session")
 def planted(tmp_path_factory):
     """A session whose neurons are LN neurons: softplus(filter . grid[t - 2] + gain x running).

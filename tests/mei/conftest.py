@@ -33,14 +33,6 @@ TRAIN = ["optimizer=adamw", "lr=0.003", "clip_mode=norm", "clip_value=1.0", "epo
          f"clip_frames={CLIP_FRAMES}", "burn_in=3", "validate_every=0", "checkpoint_every=0", "log_every=0"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def imaging_site_mouse(seed: int = 5):
     """A MouseConfig as the module docstring says."""
     from twinlab.sim import BehaviorConfig, MouseConfig, NoiseConfig, PopulationConfig

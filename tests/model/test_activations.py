@@ -3,21 +3,12 @@ parameter count cannot; it starts as GELU; it is selected in the model configura
 
 import itertools
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from twinlab.model import SessionInfo, Twin, resolve_config
 from twinlab.model.activations import TwoInputActivation
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 BITS = torch.tensor(list(itertools.product([0, 1], repeat=8)), dtype=torch.float32)

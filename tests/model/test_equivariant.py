@@ -13,14 +13,6 @@ from twinlab.model.equivariant import RotationConv3d, rotate_maps
 from twinlab.model.feedforward import CausalConv3d, Feedforward
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _turned_and_shifted(y: torch.Tensor, rotations: int, steps: int = 1) -> torch.Tensor:
     """What an equivariant map of the turned input must be: ``y [B, F*K, T, H, W]`` turned, ``r -> r + steps``."""
     b, c, t, h, w = y.shape

@@ -4,21 +4,12 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 
 from twinlab.paper import run_figure
 from twinlab.paper.ed3 import COLUMNS as ED3_COLUMNS
 from twinlab.paper.ed3 import PAPER_CHANGE_PCT, SUMMARY_COLUMNS as ED3_SUMMARY
 from twinlab.paper.ed5 import COLUMNS as ED5_COLUMNS
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _cache(tmp_path_factory):

@@ -17,14 +17,6 @@ from twinlab.paper import fig4, run_figure
 from twinlab.settings import build_dataclass
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     torch.set_num_threads(1)

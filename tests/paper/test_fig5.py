@@ -9,19 +9,10 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from scipy.optimize import minimize
 
 from twinlab.paper import fig5, run_figure
 from twinlab.settings import build_dataclass
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _blobs(n: int, k: int, d: int, sep: float, seed: int):

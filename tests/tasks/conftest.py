@@ -22,14 +22,6 @@ from twinlab.sim.config import DomainConfig
 from tasks_settings import TINY_MODEL, TRAIN  # noqa: E402,F401 (re-exported for the fixtures below)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def running_mouse(n_neurons: int = 30, seed: int = 5) -> VirtualMouse:
     cfg = MouseConfig(seed=seed)
     cfg = dataclasses.replace(

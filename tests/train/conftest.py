@@ -22,14 +22,6 @@ TINY = ["epochs=2", "iterations=4", "clip_frames=12", "burn_in=3", "batch_size=2
         "checkpoint_every=3", "log_every=2"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="session")
 def cohort(tmp_path_factory):
     torch.set_num_threads(1)
