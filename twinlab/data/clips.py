@@ -138,6 +138,11 @@ class ClipDataset(torch.utils.data.Dataset):
         return self._trial
 
     @property
+    def item_lengths(self) -> np.ndarray:
+        """Frames of every item's trial (a clip fits anywhere in its first ``length - clip_frames + 1`` frames)."""
+        return self._length
+
+    @property
     def item_starts(self) -> np.ndarray:
         """First global frame of every item's trial (the clip starts ``offset(i)`` later)."""
         return self._start

@@ -12,8 +12,10 @@ eval mode the position is the mean. The features there are interpolated bilinear
 map), weighted by the neuron's feature vector ``w_n [C]``, plus a bias, through ``exp``
 (the released code's Poisson log-link) or ``softplus``.
 
-``positions`` ("where") and ``weights`` ("what") are the neuron's barcodes. The readout
-runs in float32 even under autocast (it is a small share of the work and feeds the loss).
+``positions`` ("where") and ``weights`` ("what") are the neuron's barcodes. Positions, the
+drive and the rate are float32 even under autocast; the sampled features keep the core's
+dtype (bfloat16 under autocast), since their ``[B, T, C, N]`` tensor is the readout's
+largest (1.4 GB in float32 at the paper's size and batch).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch import nn
 
 from .config import ReadoutConfig
 
-__all__ = ["GaussianReadout", "features_at"]
+__all__ = ["GaussianReadout", "features_at", "clip_features_at"]
 
 
 def features_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -33,6 +35,22 @@ def features_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor
     grid = torch.stack([positions[..., 0], -positions[..., 1]], -1).unsqueeze(1)  # [M, 1, N, 2]
     out = F.grid_sample(features, grid.to(features.dtype), mode="bilinear", padding_mode="border", align_corners=False)
     return out[:, :, 0].transpose(1, 2)
+
+
+def clip_features_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Bilinear interpolation of ``features [B, T, C, h, w]`` at one position per clip and
+    neuron, ``positions [B, N, 2]`` (x right, y up, in [-1, 1]) -> ``[B, T, C, N]``, in the
+    features' dtype.
+
+    Time is folded into the channels, so the sampling grid is ``[B, 1, N, 2]`` (not repeated
+    for every frame) and the result is laid out with neurons innermost, ready to be reduced
+    over channels with each neuron's weights.
+    """
+    b, t, c, h, w = features.shape
+    grid = torch.stack([positions[..., 0], -positions[..., 1]], -1).unsqueeze(1)  # [B, 1, N, 2]
+    out = F.grid_sample(features.reshape(b, t * c, h, w), grid.to(features.dtype), mode="bilinear",
+                        padding_mode="border", align_corners=False)  # [B, T*C, 1, N]
+    return out.view(b, t, c, -1)
 
 
 class GaussianReadout(nn.Module):
@@ -84,15 +102,19 @@ class GaussianReadout(nn.Module):
         return (self.mu + torch.einsum("nij,bnj->bni", self.cholesky, eps)).clamp(-1, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """``[B, T, C, h, w] -> [B, T, N]``."""
-        b, t = features.shape[:2]
+        """``[B, T, C, h, w] -> [B, T, N]``.
+
+        Positions are drawn once per clip (float32); the features are sampled and weighted in
+        their own dtype (bfloat16 when the core ran under autocast: the ``[B, T, C, N]``
+        intermediate is the readout's largest tensor), the drive and the rate in float32.
+        """
         with torch.autocast(device_type=features.device.type, enabled=False):
-            pos = self.sample_positions(b)
-            pos = pos.unsqueeze(1).expand(b, t, -1, -1).reshape(b * t, self.n_neurons, 2)
-            sampled = features_at(features.flatten(0, 1).float(), pos)  # [BT, N, C]
-            drive = torch.einsum("mnc,nc->mn", sampled, self.weight) + self.bias
+            pos = self.sample_positions(features.shape[0])
+            sampled = clip_features_at(features, pos)  # [B, T, C, N]
+            weight = self.weight.t().to(sampled.dtype)  # [C, N]
+            drive = (sampled * weight).sum(2).float() + self.bias
             rates = torch.exp(drive) if self.config.output == "exp" else F.softplus(drive)
-        return rates.unflatten(0, (b, t))
+        return rates
 
     def set_mean_rate(self, mean_rate: torch.Tensor) -> None:
         """Start the bias where the output equals ``mean_rate [N]`` (for zero drive)."""

@@ -282,14 +282,9 @@ class Twin(nn.Module):
             x = resize_to_retina(frames, self.config.retina_shape)
         return norm.normalize("frames", x)
 
-    def forward(self, frames: torch.Tensor, running_speed: torch.Tensor | None = None,
-                pupil_diameter: torch.Tensor | None = None, pupil_center: torch.Tensor | None = None, *,
-                session: str, state: dict | None = None, return_state: bool = False):
-        """``[B, T, H, W]`` + behaviour -> ``rates [B, T, N]`` of ``session``.
-
-        ``state`` (from a previous call with ``return_state=True``) continues a recording
-        chunk by chunk: the outputs equal those of one call on the concatenated chunks.
-        """
+    def _encode(self, session: str, frames, running_speed, pupil_diameter, pupil_center, state: dict | None):
+        """One session's inputs checked and turned into what the core takes: ``(retina, modulation,
+        modulation state)``."""
         self.session_info(session)
         check_inputs(frames, running_speed, pupil_diameter, pupil_center, frame_shape=self.config.frame_shape,
                      required=self._required(), hint=" (twin.responder(session).rates resizes other render sizes)")
@@ -300,11 +295,46 @@ class Twin(nn.Module):
             modulation, mod_state = self.modulations[session](
                 norm.normalize("running_speed", running_speed), norm.normalize("pupil_diameter", pupil_diameter),
                 state=None if state is None else state["modulation"])
+        return retina, modulation, mod_state
+
+    def forward(self, frames: torch.Tensor, running_speed: torch.Tensor | None = None,
+                pupil_diameter: torch.Tensor | None = None, pupil_center: torch.Tensor | None = None, *,
+                session: str, state: dict | None = None, return_state: bool = False):
+        """``[B, T, H, W]`` + behaviour -> ``rates [B, T, N]`` of ``session``.
+
+        ``state`` (from a previous call with ``return_state=True``) continues a recording
+        chunk by chunk: the outputs equal those of one call on the concatenated chunks.
+        """
+        retina, modulation, mod_state = self._encode(session, frames, running_speed, pupil_diameter, pupil_center,
+                                                     state)
         features, core_state = self.core(retina, modulation, state=None if state is None else state["core"])
         rates = self.readouts[session](features)
         if return_state:
             return rates, {"modulation": mod_state, "core": core_state}
         return rates
+
+    def forward_sessions(self, batches: list[dict]) -> list[torch.Tensor]:
+        """Clips of several sessions through the shared core at once.
+
+        ``batches``: one dict per session, ``{"session": key, "frames": [B_s, T, H, W],
+        "running_speed", "pupil_diameter", "pupil_center"}`` (shapes as in :meth:`forward`, the
+        same ``T`` for all). Each session's perspective and modulation run on its own clips, the
+        core runs once on all ``sum B_s`` clips, and each session's readout on its share of the
+        features. Returns ``[rates [B_s, T, N_s]]`` in the order given: the same as calling
+        :meth:`forward` once per session (the core sees each clip independently).
+        """
+        if not batches:
+            raise InputError("forward_sessions needs at least one session's batch")
+        encoded = [self._encode(b["session"], b["frames"], b.get("running_speed"), b.get("pupil_diameter"),
+                                b.get("pupil_center"), None) for b in batches]
+        sizes = [e[0].shape[0] for e in encoded]
+        retina = torch.cat([e[0] for e in encoded]) if len(encoded) > 1 else encoded[0][0]
+        modulation = None
+        if self.config.use_modulation:
+            modulation = torch.cat([e[1] for e in encoded]) if len(encoded) > 1 else encoded[0][1]
+        features, _ = self.core(retina, modulation)
+        parts = features.split(sizes) if len(encoded) > 1 else (features,)
+        return [self.readouts[b["session"]](f) for b, f in zip(batches, parts)]
 
     def compile_parts(self, **options) -> "Twin":
         """``torch.compile`` the heavy parts in place: the feedforward, the recurrent step (one

@@ -37,7 +37,7 @@ from ..data.session import FRAME_VARS
 from ..errors import InputError
 
 __all__ = ["BatchPlan", "StepSampler", "PreloadedClips", "LoaderSource", "DeviceSource", "select_minutes",
-           "store_bytes", "fit_frames", "BATCH_KEYS"]
+           "store_bytes", "fit_frames", "read_store", "BATCH_KEYS"]
 
 BATCH_KEYS = tuple(FRAME_VARS)
 
@@ -156,7 +156,8 @@ def store_bytes(paths: Sequence[str | os.PathLike]) -> int:
     return total
 
 
-def _read_store(path) -> dict[str, np.ndarray]:
+def read_store(path) -> dict[str, np.ndarray]:
+    """Every per-frame array of a store (``FRAME_VARS``) in host memory, as float32."""
     ds = open_session(path, check=False)
     out = {name: np.ascontiguousarray(ds[name].values, dtype=np.float32) for name in FRAME_VARS}
     ds.close()
@@ -169,7 +170,7 @@ class PreloadedClips(ClipDataset):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._memory = {s: _read_store(p) for s, p in enumerate(self.paths)}
+        self._memory = {s: read_store(p) for s, p in enumerate(self.paths)}
 
     def _arrays(self, s: int) -> dict:
         return self._memory[s]
@@ -188,7 +189,10 @@ def fit_frames(frames: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
-    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    # the session index stays on the host: the loop reads it, and reading it back from the
+    # device would wait for the GPU every micro-batch
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) and k != "session" else v)
+            for k, v in batch.items()}
 
 
 class LoaderSource:
@@ -217,7 +221,7 @@ class DeviceSource:
         self.dataset, self.sampler, self.device = dataset, sampler, torch.device(device)
         self.arrays = []
         for s, path in enumerate(dataset.paths):
-            host = dataset._memory[s] if isinstance(dataset, PreloadedClips) else _read_store(path)
+            host = dataset._memory[s] if isinstance(dataset, PreloadedClips) else read_store(path)
             arrays = {k: torch.from_numpy(v).to(self.device) for k, v in host.items()}
             if dataset.normalize:
                 arrays["responses"] = arrays["responses"] / dataset.response_scale(s).to(self.device)

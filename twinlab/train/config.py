@@ -45,6 +45,7 @@ CLIP_MODES = ("agc", "norm", "none")
 SWITCHES = ("auto", "on", "off")
 AMP_MODES = ("auto", "bf16", "off")
 PRELOAD_MODES = ("auto", "off", "cpu", "device")
+STEP_MODES = ("auto", "graph", "mixed", "eager")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -108,6 +109,11 @@ class TrainConfig:
     preload : ``"cpu"`` (read every store into memory once), ``"device"`` (onto the GPU; no
         loader at all), ``"off"`` (stream chunks from disk), ``"auto"`` (device on CUDA if it
         fits in ``preload_gb``, cpu elsewhere if it fits, else off).
+    step : how a step runs (:mod:`twinlab.train.step`): ``"eager"`` (``accumulate`` micro-batches,
+        each of one session, from a loader: the paper's way, any device, several processes),
+        ``"mixed"`` (the data on the device, ``batch_size`` clips of every session per step
+        through the shared core at once), ``"graph"`` (mixed, the whole step captured as one
+        CUDA graph), ``"auto"`` (graph on one CUDA device, else eager).
     max_minutes : stop (with a checkpoint) after this much wall-clock time (0: no limit).
     budget_minutes : fit the whole run into this much wall-clock time (0: off): after
         ``calibration_steps`` steps the measured step rate shortens ``epochs x iterations``
@@ -144,6 +150,7 @@ class TrainConfig:
     workers: int = -1
     preload: str = "auto"
     preload_gb: float = 16.0
+    step: str = "auto"
     max_minutes: float = 0.0
     budget_minutes: float = 0.0
     calibration_steps: int = 30
@@ -167,6 +174,7 @@ class TrainConfig:
         _check(self.amp in AMP_MODES, f"train config: amp must be one of {AMP_MODES}, got {self.amp!r}")
         _check(self.compile in SWITCHES, f"train config: compile must be one of {SWITCHES}, got {self.compile!r}")
         _check(self.preload in PRELOAD_MODES, f"train config: preload must be one of {PRELOAD_MODES}, got {self.preload!r}")
+        _check(self.step in STEP_MODES, f"train config: step must be one of {STEP_MODES}, got {self.step!r}")
         _check(self.workers >= -1, f"train config: workers must be -1 (auto) or more, got {self.workers}")
         _check(self.preload_gb >= 0, f"train config: preload_gb must be non-negative, got {self.preload_gb}")
         _check(self.max_minutes >= 0, f"train config: max_minutes must be non-negative, got {self.max_minutes}")

@@ -36,7 +36,6 @@ a run folder holding an earlier run) fails before anything is written, with one 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
@@ -45,7 +44,6 @@ import math
 import os
 import sys
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -56,10 +54,12 @@ from tqdm.auto import tqdm
 
 from ..data import ClipDataset, open_session
 from ..errors import InputError
-from ..model import SessionInfo, Twin, TwinConfig, config_from_dict, load_weights, poisson_nll, read_header, resolve_config
+from ..model import SessionInfo, Twin, TwinConfig, config_from_dict, load_weights, read_header, resolve_config
 from ..model.checkpoint import save_checkpoint
 from ..storage import atomic_output
 from .batches import BatchPlan, DeviceSource, LoaderSource, PreloadedClips, StepSampler, fit_frames, select_minutes, store_bytes
+from .mixed import DeviceSessions, MixedPlan
+from .step import MicroBatchStep, MixedStep, adaptive_clip_, build_optimizer, compute_loss, set_lr
 from .config import TrainConfig, train_config_from_dict
 from .evaluate import session_key
 from .distributed import (DistInfo, all_reduce_mean, barrier, env_world, init_distributed, pick_device, ranks_agree, shutdown,
@@ -185,48 +185,38 @@ def build_twin(spec: RunSpec, infos: list[SessionInfo]) -> Twin:
 # -- one step's pieces --------------------------------------------------------------------------
 
 
-def compute_loss(kind: str, rates: torch.Tensor, responses: torch.Tensor, burn_in: int) -> torch.Tensor:
-    """Poisson negative log-likelihood (or mean squared error) over frames after ``burn_in``."""
-    if kind == "poisson":
-        return poisson_nll(rates, responses, burn_in=burn_in)
-    r, y = rates[:, burn_in:].float(), responses[:, burn_in:].float()
-    return (r - y).pow(2).mean()
-
-
-def _unitwise_norm(x: torch.Tensor) -> torch.Tensor:
-    if x.ndim <= 1:
-        return x.norm()
-    return x.flatten(1).norm(dim=1).view(-1, *([1] * (x.ndim - 1)))
-
-
-@torch.no_grad()
-def adaptive_clip_(params: Sequence[torch.nn.Parameter], clip: float, eps: float = 1e-3) -> None:
-    """Adaptive gradient clipping (Brock et al. 2021): each output unit's gradient norm at most
-    ``clip`` x the norm of its weights (at least ``eps``), in place."""
-    for p in params:
-        if p.grad is None:
-            continue
-        limit = _unitwise_norm(p.detach().float()).clamp_min(eps) * clip
-        norm = _unitwise_norm(p.grad.float()).clamp_min(1e-6)
-        p.grad.mul_((limit / norm).clamp(max=1.0).to(p.grad.dtype))
-
-
-def _batch_seed(seed: int, global_batch: int) -> int:
-    return (int(seed) * 1_000_003 + int(global_batch) * 7919 + zlib.crc32(b"twinlab.train")) % (2**63 - 1)
-
-
 def _switch(value: str, device: torch.device) -> bool:
     return device.type == "cuda" if value == "auto" else value in ("on", "bf16")
 
 
-def _compile(twin: Twin) -> None:
-    """torch.compile the parts that dominate the work: the feedforward core (one graph per clip)
-    and the recurrent cell (one small graph reused for every frame)."""
+def step_mode(cfg: TrainConfig, device: torch.device, world_size: int) -> str:
+    """How steps run: ``"graph"`` on one CUDA device for ``step = "auto"``, else ``"eager"``
+    (several processes always take the per-session micro-batch step: DDP's hooks are not captured)."""
+    mode = cfg.step
+    if mode == "auto":
+        mode = "graph" if device.type == "cuda" and world_size == 1 else "eager"
+    if mode != "eager" and world_size > 1:
+        raise InputError(f"step = {cfg.step!r} runs on one process; with {world_size} processes use step = \"eager\"")
+    return mode
+
+
+def compile_twin(twin: Twin, log) -> None:
+    """torch.compile the parts that dominate the work: the feedforward core (one graph per clip),
+    the recurrent cell (one small graph reused for every frame), each session's perspective and
+    readout. Errors are not suppressed: a part the compiler cannot take fails loudly at its first
+    call, which :func:`run_training` reports and then runs that part eagerly."""
     import torch._dynamo
 
-    torch._dynamo.config.suppress_errors = True  # an op the compiler cannot take runs eagerly
-    twin.core.feedforward.compile(dynamic=False)
-    twin.core.recurrent.cell.compile(dynamic=False)
+    torch._dynamo.config.suppress_errors = False
+    twin.compile_parts(dynamic=False)
+    log("compile: feedforward, recurrent cell, perspectives and readouts (torch.compile, errors not suppressed)")
+
+
+def uncompile_twin(twin: Twin) -> None:
+    """Back to eager for every part compiled by :func:`compile_twin`."""
+    for m in twin.modules():
+        if getattr(m, "_compiled_call_impl", None) is not None:
+            m._compiled_call_impl = None
 
 
 # -- the run folder -----------------------------------------------------------------------------
@@ -319,9 +309,9 @@ class _RunLog:
 # -- the loop -----------------------------------------------------------------------------------
 
 
-def _datasets(spec: RunSpec, stores: list[Path], device: torch.device):
+def _datasets(spec: RunSpec, stores: list[Path], device: torch.device, mixed: bool = False):
     cfg = spec.config
-    mode = cfg.preload
+    mode = "device" if mixed else cfg.preload  # mixed steps read each store once, onto the device
     if mode == "auto":
         size_gb = store_bytes(stores) / 2**30
         if device.type == "cuda" and size_gb <= cfg.preload_gb:
@@ -330,9 +320,9 @@ def _datasets(spec: RunSpec, stores: list[Path], device: torch.device):
             mode = "cpu"
         else:
             mode = "off"
-    if mode == "device" and device.type != "cuda":
+    if mode == "device" and device.type != "cuda" and not mixed:
         mode = "cpu"
-    cls = PreloadedClips if mode in ("cpu", "device") else ClipDataset
+    cls = PreloadedClips if mode in ("cpu", "device") and not mixed else ClipDataset
     train = cls(stores, clip_frames=cfg.clip_frames, tier="train", random_offsets=True, seed=cfg.seed)
     items, minutes = select_minutes(train, cfg.train_minutes)
     val = None
@@ -376,23 +366,25 @@ class _Interrupted(Exception):
     """Raised by the ``interrupt_after`` test hook: the run stops as if killed (no final save)."""
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, state, device: torch.device, out: Path):
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, state, device: torch.device, out: Path,
+                   graph: bool = False):
     """The optimiser and learning-rate schedule of a run over ``model``'s trainable parameters,
     restored from ``state`` (a resumed run) when given. Returns ``(names, params, optimizer,
-    schedule, total_steps, planned)``; shared by every training loop so resuming means one thing."""
+    schedule, total_steps, planned)``; shared by every training loop so resuming means one thing.
+    ``graph``: a capturable optimiser with the learning rate as a device tensor (graph steps)."""
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise InputError("nothing to train: every parameter is frozen")
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                              weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = build_optimizer(params, cfg, device, graph)
     if state is not None:
         if state.param_names != names:
             raise InputError(f"{out}: the checkpoint's trainable parameters differ from this run's (not resumable)")
+        lrs = [g["lr"] for g in opt.param_groups]
         opt.load_state_dict(state.optimizer_state_dict(device))
+        for g, lr in zip(opt.param_groups, lrs):
+            if torch.is_tensor(lr):  # keep the device tensor the graph reads; the schedule sets its value
+                g["lr"] = lr
         state.restore_rng()
     total = int(state.training.get("total_steps", cfg.total_steps)) if state is not None else cfg.total_steps
     # a budgeted run fits its step count to the wall clock after calibration: not planned up front
@@ -428,8 +420,17 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
     device = pick_device(cfg.device, local_rank)
     amp = _switch(cfg.amp, device)
     use_compile = _switch(cfg.compile, device)
-    train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device)
-    plan = BatchPlan(train_ds, cfg.batch_size, cfg.seed, items=items)
+    mode = step_mode(cfg, device, world)
+    if mode != "eager" and cfg.accumulate != 1:
+        raise InputError(f"step = {mode!r} grows the batch instead of accumulating: set accumulate = 1 "
+                         f"(and batch_size = clips per session per step), got accumulate = {cfg.accumulate}")
+    train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device, mixed=mode != "eager")
+    if mode == "eager":
+        plan = BatchPlan(train_ds, cfg.batch_size, cfg.seed, items=items)
+    else:
+        plan = MixedPlan(train_ds, items, cfg.batch_size, cfg.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
 
     if state is not None:
         twin = state.twin(device)
@@ -438,6 +439,9 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
                              f"{[i.key for i in infos]}")
         start = state.step
         was = state.training.get("sampler", {})
+        if (was.get("kind", "micro") == "mixed") != (mode != "eager"):
+            raise InputError(f"{out} was trained with step = {'eager' if was.get('kind', 'micro') != 'mixed' else 'graph'}"
+                             f" batches; resume it with the same kind of step (now {mode})")
         if int(was.get("world_size", 1)) * int(was.get("accumulate", 1)) != world * cfg.accumulate:
             raise InputError(f"{out} was trained on {was.get('world_size')} process(es) x {was.get('accumulate')} "
                              f"micro-batches per step; resume it with the same product (now {world} x {cfg.accumulate})")
@@ -447,7 +451,7 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
             set_statistics(twin, info.key, train_ds.statistics(s), train_ds.response_scale(s).numpy())
         twin.to(device)
         start = 0
-    names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out)
+    names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out, graph=mode == "graph")
 
     # everything is checked: only now does the run folder appear
     log = None
@@ -468,20 +472,27 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
         log.info(f"{'resuming' if resume else 'starting'} {spec.mode} run at step {start}/{total}: "
                  f"{len(stores)} session(s), {len(items)} train clips ({', '.join(f'{m:.1f}' for m in minutes_used)} min), "
                  f"{n_train} trainable parameters, device {device}, world {dist.world_size}, amp {'bf16' if amp else 'off'}, "
-                 f"compile {'on' if use_compile else 'off'}, data {preload}")
+                 f"compile {'on' if use_compile else 'off'}, data {preload}, step {mode}")
         if use_compile:
-            _compile(twin)
+            compile_twin(twin, log.info)
         model = wrap_model(twin, dist, device)
         twin.train()
 
-        sampler = StepSampler(plan, start, total, world=dist.world_size, rank=dist.rank, accumulate=cfg.accumulate)
-        if preload == "device":
-            source = DeviceSource(train_ds, sampler, device)
+        if mode == "eager":
+            sampler = StepSampler(plan, start, total, world=dist.world_size, rank=dist.rank, accumulate=cfg.accumulate)
+            if preload == "device":
+                source = DeviceSource(train_ds, sampler, device)
+            else:
+                workers = cfg.workers if cfg.workers >= 0 else (min(8, max(1, (os.cpu_count() or 2) // dist.world_size - 1))
+                                                                if device.type == "cuda" else 0)
+                source = LoaderSource(train_ds, sampler, device, workers=workers)
+            stepper = MicroBatchStep(model, twin, opt, params, cfg, source, sampler, device, amp, dist.distributed)
         else:
-            workers = cfg.workers if cfg.workers >= 0 else (min(8, max(1, (os.cpu_count() or 2) // dist.world_size - 1))
-                                                            if device.type == "cuda" else 0)
-            source = LoaderSource(train_ds, sampler, device, workers=workers)
-        result = _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, val_ds, log, dist, device,
+            data = DeviceSessions(train_ds, list(twin.sessions), twin.config.frame_shape, device)
+            log.info(f"data on {device}: {data.nbytes() / 2**30:.2f} GiB (frames as uint8), "
+                     f"{cfg.batch_size} clips x {len(stores)} session(s) per step")
+            stepper = mixed_step(twin, opt, params, cfg, data, plan, device, amp, mode == "graph", use_compile, log.info)
+        result = _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device,
                        amp, start, minutes_used, interrupt_after,
                        cfg.max_minutes if max_minutes is None else max_minutes, plan, planned)
         result.summary["ranks_identical"] = ranks_agree(twin, dist)
@@ -499,13 +510,31 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
         shutdown(dist)
 
 
-def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, val_ds, log, dist, device, amp, start,
+def mixed_step(twin, opt, params, cfg, data, plan, device, amp, graph: bool, compiled: bool, log) -> MixedStep:
+    """The mixed-session step; a compiler failure during its warm-up is reported and the twin
+    runs eagerly instead (captured all the same)."""
+    import torch._dynamo
+
+    try:
+        return MixedStep(twin, opt, params, cfg, data, plan, device, amp, graph, log=log)
+    except Exception as e:  # noqa: BLE001 - only reached when compiled: said, then eager
+        if not compiled:
+            raise
+        first = " ".join(str(e).split())[:300]
+        log(f"compile: failed during warm-up ({type(e).__name__}: {first}); running the twin eagerly")
+        uncompile_twin(twin)
+        torch._dynamo.reset()
+        return MixedStep(twin, opt, params, cfg, data, plan, device, amp, graph, log=log)
+
+
+def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device, amp, start,
           minutes_used, interrupt_after, max_minutes, plan, planned) -> RunResult:
     cfg = spec.config
     keys = list(twin.sessions)
     total = sched.total
     cuda = device.type == "cuda"
-    clips_per_step = cfg.batch_size * cfg.accumulate * dist.world_size
+    mixed = isinstance(stepper, MixedStep)
+    clips_per_step = cfg.batch_size * (stepper.n_sessions if mixed else cfg.accumulate * dist.world_size)
     t_run = time.perf_counter()
     deadline = t_run + 60.0 * max_minutes if max_minutes and max_minutes > 0 else None
     window = {"t": time.perf_counter(), "steps": 0, "clips": 0, "data": 0.0, "loss": torch.zeros((), device=device),
@@ -514,13 +543,12 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
     t_calib = t_run
     stopped_early = False
     last_loss = float("nan")
-    it = iter(source)
 
     def training_state(step_done: int) -> dict:
+        sampler = {**plan.state_dict(), "next_step": step_done, "world_size": dist.world_size,
+                   "accumulate": cfg.accumulate}
         return {"step": step_done, "epoch": step_done // cfg.iterations, "total_steps": total, "mode": spec.mode,
-                "schedule": sched.state_dict(), "sampler": {**plan.state_dict(), "next_step": step_done,
-                                                            "world_size": dist.world_size,
-                                                            "accumulate": cfg.accumulate},
+                "schedule": sched.state_dict(), "sampler": sampler, "step_kind": stepper.mode if mixed else "eager",
                 "config": cfg.to_dict(), "minutes_used": minutes_used, "planned": planned}
 
     def checkpoint(step_done: int) -> None:
@@ -543,47 +571,40 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
             gpu_wait = max(0.0, 1.0 - busy / span) if span > 0 else float("nan")
         dt = time.perf_counter() - w["t"]
         rate = w["clips"] / dt if dt > 0 else float("nan")
-        lr = opt.param_groups[0]["lr"]
+        lr = float(opt.param_groups[0]["lr"])
+        data_wait = (stepper.data_seconds - w["data"]) / dt
         epoch = (step_done - 1) // cfg.iterations
         msg = (f"step {step_done}/{total} epoch {epoch + 1}/{math.ceil(total / cfg.iterations)} loss {last_loss:.5f} lr {lr:.4g} "
-               f"{rate:.1f} clips/s data wait {w['data'] / dt:.1%}" + (f" GPU wait {gpu_wait:.1%}" if cuda else ""))
+               f"{rate:.1f} clips/s data wait {data_wait:.1%}" + (f" GPU wait {gpu_wait:.1%}" if cuda else ""))
         log.info(msg)
         log.bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}")
         if dist.is_main:
             log.row(step=step_done, epoch=epoch + 1, kind="train", loss=last_loss, lr=lr, clips_per_s=rate,
-                    gpu_wait=gpu_wait, data_wait=w["data"] / dt, seconds=time.perf_counter() - t_run)
-        w.update(t=time.perf_counter(), steps=0, clips=0, data=0.0, loss=torch.zeros((), device=device), n=0, events=[])
+                    gpu_wait=gpu_wait, data_wait=data_wait, seconds=time.perf_counter() - t_run)
+        w.update(t=time.perf_counter(), steps=0, clips=0, data=stepper.data_seconds,
+                 loss=torch.zeros((), device=device), n=0, events=[])
+
+    def out_of_time() -> bool:
+        """Past the deadline? One process reads its own clock; several agree (a synchronising
+        all-reduce) only at progress lines, so no step waits for the GPU on its account."""
+        if deadline is None:
+            return False
+        if not dist.distributed:
+            return time.perf_counter() > deadline
+        if not (cfg.log_every and step % cfg.log_every == 0):
+            return False
+        over = torch.tensor(float(time.perf_counter() > deadline), device=device)
+        return float(all_reduce_mean(over, dist)) > 0
 
     try:
         while step < total:
-            for g in opt.param_groups:
-                g["lr"] = sched(step)
-            opt.zero_grad(set_to_none=True)
+            set_lr(opt, sched(step))
             ev = None
-            for m in range(cfg.accumulate):
-                t0 = time.perf_counter()
-                batch = next(it)
-                window["data"] += time.perf_counter() - t0
-                if cuda and m == 0:
-                    ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-                    ev[0].record()
-                torch.manual_seed(_batch_seed(cfg.seed, sampler.global_index(step, m)))
-                key = keys[int(batch["session"][0])]
-                frames = fit_frames(batch["frames"], twin.config.frame_shape)
-                sync = model.no_sync() if dist.distributed and m < cfg.accumulate - 1 else contextlib.nullcontext()
-                with sync:
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                        rates = model(frames, batch["running_speed"], batch["pupil_diameter"], batch["pupil_center"],
-                                      session=key)
-                    loss = compute_loss(cfg.loss, rates.float(), batch["responses"], cfg.burn_in)
-                    (loss / cfg.accumulate).backward()
-                window["loss"] += loss.detach()
-                window["n"] += 1
-            if cfg.clip_mode == "agc":
-                adaptive_clip_(params, cfg.clip_value)
-            elif cfg.clip_mode == "norm":
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_value)
-            opt.step()
+            if cuda:
+                ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                ev[0].record()
+            window["loss"] += stepper(step)
+            window["n"] += 1
             if ev is not None:
                 ev[1].record()
                 window["events"].append(ev)
@@ -592,6 +613,8 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
                 t_calib = time.perf_counter()  # the first steps hold start-up and compilation
             if not planned and step == start + max(cfg.calibration_steps, 7):
                 # fit the run into its budget: the measured step rate decides how many steps remain
+                if cuda:
+                    torch.cuda.synchronize()  # once: the host clock must see the GPU's pace
                 now = time.perf_counter()
                 rate = (step - start - 5) / max(now - t_calib, 1e-9)
                 left = 60.0 * cfg.budget_minutes - (now - t_run)
@@ -621,17 +644,15 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
                     log.row(step=step, epoch=step // cfg.iterations, kind="validation", val_loss=vl, val_correlation=vc,
                             seconds=time.perf_counter() - t_run)
                 barrier(dist)
-            if deadline is not None and step < total:
-                over = torch.tensor(float(time.perf_counter() > deadline), device=device)
-                if float(all_reduce_mean(over, dist)) > 0:
-                    flush(step)
-                    log.info(f"stopping at step {step}/{total}: the {max_minutes:g}-minute budget is spent")
-                    stopped_early = True
-                    break
+            if step < total and out_of_time():
+                flush(step)
+                log.info(f"stopping at step {step}/{total}: the {max_minutes:g}-minute budget is spent")
+                stopped_early = True
+                break
     except _Interrupted:
         raise
     finally:
-        it = None  # ends loader workers
+        stepper.close()
     flush(step)
     checkpoint(step)
     seconds = time.perf_counter() - t_run

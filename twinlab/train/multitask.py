@@ -49,9 +49,10 @@ from ..settings import build_dataclass
 from .batches import BatchPlan, DeviceSource, LoaderSource, StepSampler, fit_frames
 from .config import TrainConfig, train_config_from_dict
 from .distributed import pick_device
-from .loop import (RunResult, RunSpec, _batch_seed, _compile, _datasets, _final_evaluation, _plain, _RunLog,
+from .loop import (RunResult, RunSpec, compile_twin, _datasets, _final_evaluation, _plain, _RunLog,
                    _session_infos, _switch, _write_json, adaptive_clip_, check_run_folder, discover_stores,
                    make_optimizer, set_statistics)
+from .step import batch_seed
 from .schedule import Schedule
 from .state import read_state, save_state
 
@@ -261,7 +262,7 @@ def _run(spec: dict, out: Path, *, resume: bool, progress: bool, evaluate: bool,
                  f"{sum(p.numel() for p in params)} trainable parameters, device {device}, "
                  f"amp {'bf16' if amp else 'off'}, data {preload}")
         if _switch(cfg.compile, device):
-            _compile(twin)
+            compile_twin(twin, log.info)
         sampler = StepSampler(plan, start, total, accumulate=cfg.accumulate)
         source = DeviceSource(train_ds, sampler, device) if preload == "device" else \
             LoaderSource(train_ds, sampler, device, workers=max(cfg.workers, 0))
@@ -317,7 +318,7 @@ def _loop(spec, out, twin, opt, sched, params, names, source, sampler, plan, mas
             opt.zero_grad(set_to_none=True)
             for m in range(cfg.accumulate):
                 batch = next(it)
-                seed = _batch_seed(cfg.seed, sampler.global_index(step, m))
+                seed = batch_seed(cfg.seed, sampler.global_index(step, m))
                 torch.manual_seed(seed)
                 key = keys[int(batch["session"][0])]
                 frames = fit_frames(batch["frames"], twin.config.frame_shape)

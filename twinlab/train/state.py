@@ -54,8 +54,9 @@ def save_state(path: str | Path, twin: Twin, optimizer: torch.optim.Optimizer | 
     opt_json: dict[str, Any] = {"param_groups": [], "state": {}}
     if optimizer is not None:
         sd = optimizer.state_dict()
-        opt_json["param_groups"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-                                    for g in sd["param_groups"]]
+        # a tensor learning rate (graph steps) is written as its value
+        opt_json["param_groups"] = [{k: (list(v) if isinstance(v, tuple) else float(v) if torch.is_tensor(v) else v)
+                                     for k, v in g.items()} for g in sd["param_groups"]]
         for idx, st in sd["state"].items():
             plain = {}
             for name, v in st.items():
