@@ -49,14 +49,21 @@ from twinlab.train import resolve_train_config, train_foundation  # noqa: E402
 
 DATASHEET_BF16_TFLOPS = 989.4  # H100 / H200 SXM, dense bf16 tensor-core peak
 
-# model sizes (overrides of the presets in models/)
+# model sizes (overrides of the presets in models/): the GPU figures' twin ("figure", the
+# architecture of twinlab/presets/figures/fig4.toml), the fig4 twin at its larger settings
+# (a 64 x 96 retina: 0.69 M parameters) and the paper's twin at the paper's frame size
+MEDIUM = ["perspective.retina_height=32", "perspective.retina_width=48", "modulation.hidden=16",
+          "modulation.features=4", "feedforward.block_channels=[16, 32, 64]", "feedforward.dropout=0.1",
+          "recurrent.in_channels=64", "recurrent.hidden=64", "recurrent.out_channels=64"]
 MODELS = {
     "small": ("small", []),
-    "medium": ("small", ["perspective.retina_height=32", "perspective.retina_width=48", "modulation.hidden=16",
-                         "modulation.features=4", "feedforward.block_channels=[16, 32, 64]", "feedforward.dropout=0.1",
-                         "recurrent.in_channels=64", "recurrent.hidden=64", "recurrent.out_channels=64"]),
-    "paper": ("foundation_convlstm", []),
+    "medium": ("small", MEDIUM),
+    "figure": ("small", MEDIUM),
+    "fig4": ("small", MEDIUM + ["perspective.retina_height=64", "perspective.retina_width=96"]),
+    "paper": ("foundation", []),
+    "paper_convlstm": ("foundation_convlstm", []),
 }
+NEURONS = {"figure": 200, "fig4": 1000, "paper": 8000, "paper_convlstm": 8000}
 
 
 def log(*args) -> None:
@@ -111,9 +118,9 @@ def matmul_peak(device: torch.device) -> float:
     return 10 * 2 * 8192**3 / (start.elapsed_time(end) / 1000) / 1e12
 
 
-def run_setting(stores, model_name, args, compile_, preload, out: Path) -> dict:
+def run_setting(stores, model_name, args, compile_, preload, out: Path, step: str = "eager") -> dict:
     preset, overrides = MODELS[model_name]
-    sets = [f"epochs=1", f"iterations={args.warmup + args.steps}", f"batch_size={args.batch}",
+    sets = [f"step={step}", f"epochs=1", f"iterations={args.warmup + args.steps}", f"batch_size={args.batch}",
             f"clip_frames={args.clip}", "burn_in=10", f"log_every={args.warmup}", "validate_every=0",
             "checkpoint_every=0", f"compile={compile_}", f"preload={preload}", f"amp={'auto' if not args.fp32 else 'off'}",
             f"device={args.device}", f"workers={args.workers}", "schedule.warmup=0.1", f"seed={args.seed}"]
@@ -126,9 +133,48 @@ def run_setting(stores, model_name, args, compile_, preload, out: Path) -> dict:
     timed = rows[1:] or rows  # the first window holds start-up and compilation
     f = lambda k: float(np.mean([float(r[k]) for r in timed]))  # noqa: E731
     summary = json.loads((out / "summary.json").read_text())
-    return {"model": model_name, "compile": compile_, "data": preload, "clips_per_s": f("clips_per_s"),
+    said = [line.split("] ", 1)[-1] for line in (out / "train.log").read_text().splitlines() if "step: " in line
+            or "compile: failed" in line]
+    return {"model": model_name, "step": step, "compile": compile_, "data": preload, "clips_per_s": f("clips_per_s"),
+            "graph": " | ".join(x.split(" ", 2)[-1] for x in said),
             "gpu_wait": f("gpu_wait"), "data_wait": f("data_wait"), "wall_s": wall,
             "world": summary["world_size"], "first_window_s": float(rows[0]["seconds"])}
+
+
+def compare_paths(stores, model_name, args, batch, flops, peak, cuda, work) -> list[dict]:
+    """The old and the new step on the same stores: clips/s, ms/step, TFLOP/s, share of peak."""
+    rows = []
+    per_clip = flops / batch
+    sessions = len(stores)
+    for path in args.paths.split(","):
+        if path == "old":
+            step, b, comp = "eager", batch, "on" if cuda else "off"
+        elif path == "new":
+            step, b, comp = "graph" if cuda else "mixed", max(1, batch // sessions), "on" if cuda else "off"
+        elif path == "big":
+            step, b, comp = "graph" if cuda else "mixed", args.big or 4 * max(1, batch // sessions), "on" if cuda else "off"
+        else:
+            raise SystemExit(f"unknown path {path!r} (old, new, big)")
+        out = work / f"run_{model_name}_{path}"
+        r = run_setting(stores, model_name, argparse.Namespace(**{**vars(args), "batch": b}), comp, "device", out, step)
+        clips_step = b * (sessions if step != "eager" else 1)
+        r.update(path=path, batch=b, clips_per_step=clips_step, gflop_per_clip=per_clip / 1e9)
+        r["ms_per_step"] = 1000.0 * clips_step / r["clips_per_s"]
+        r["tflops"] = per_clip * r["clips_per_s"] / 1e12
+        r["share_of_peak"] = r["tflops"] / DATASHEET_BF16_TFLOPS if cuda else float("nan")
+        r["share_of_measured_peak"] = r["tflops"] / peak if cuda else float("nan")
+        rows.append(r)
+        log(f"[{model_name}] {path:>3s} step={step} {clips_step} clips/step: {r['clips_per_s']:.1f} clips/s, "
+            f"{r['ms_per_step']:.1f} ms/step, {r['tflops']:.2f} TFLOP/s = {100 * r['share_of_measured_peak']:.1f} % of "
+            f"measured peak ({100 * r['share_of_peak']:.1f} % of datasheet), GPU wait {100 * r['gpu_wait']:.1f} %, "
+            f"start-up {r['first_window_s']:.1f} s; {r['graph'] or 'no graph'}")
+        shutil.rmtree(out, ignore_errors=True)
+    old = next((r for r in rows if r["path"] == "old"), None)
+    if old:
+        for r in rows:
+            if r is not old:
+                log(f"[{model_name}] {r['path']} / old: {r['clips_per_s'] / old['clips_per_s']:.2f}x clips/s")
+    return rows
 
 
 def main() -> None:
@@ -148,11 +194,16 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scaling", action="store_true", help="Also run on 2 processes (2 GPUs) and print the efficiency.")
     p.add_argument("--quick", action="store_true", help="Tiny CPU smoke test.")
+    p.add_argument("--paths", default="", help="Old path against the new, side by side: comma list of old (step=eager, "
+                   "parts compiled, data on the device), new (step=graph, the same clips per step), big (step=graph, "
+                   "--big clips per session and step). Replaces the --compile/--data grid.")
+    p.add_argument("--big", type=int, default=0, help="Clips per session and step of the 'big' path (default 4 x batch).")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: one setting under torchrun
     args = p.parse_args()
     if args.quick:
         args.models, args.steps, args.warmup, args.clip, args.batch, args.compile = "small", 6, 2, 20, 2, "off"
         args.data, args.device, args.neurons = "cpu", "cpu", 20
+        args.sessions = 2
     cuda = torch.cuda.is_available() and args.device != "cpu"
 
     if args.worker:  # one setting inside torchrun: rank 0 writes the result
@@ -176,7 +227,9 @@ def main() -> None:
         for model_name in args.models.split(","):
             preset, overrides = MODELS[model_name]
             model_cfg = resolve_config(preset, overrides)
-            batch = args.batch or (5 if model_name == "paper" else 16)
+            batch = args.batch or (5 if model_name.startswith("paper") else 16)
+            if args.paths and not args.quick:
+                args.neurons = NEURONS.get(model_name, args.neurons)
             args_b = argparse.Namespace(**{**vars(args), "batch": batch})
             shape = model_cfg.frame_shape
             trials = max(8, (batch * (args.warmup + args.steps)) // 40 + 2)
@@ -185,6 +238,11 @@ def main() -> None:
             log(f"[{model_name}] wrote {len(stores)} synthetic stores of {shape[0]} x {shape[1]} in {time.perf_counter() - t0:.1f} s")
             flops = step_flops(model_cfg, batch, args.clip, args.neurons, device)
             log(f"[{model_name}] {flops / 1e9:.2f} GFLOP per step (batch {batch} x {args.clip} frames, forward + backward)")
+            if args.paths:
+                results += compare_paths(stores, model_name, args_b, batch, flops, peak, cuda, work)
+                for st in stores:
+                    st.unlink()
+                continue
             compiles = ["off", "on"] if args.compile == "both" else [args.compile]
             for data in args.data.split(","):
                 for comp in compiles:
