@@ -384,7 +384,8 @@ class DomainConfig:
         _require(self.max_trial_s >= 0, f"{where}: max_trial_s must be non-negative")
 
 
-# The paper's Table 1 layout: natural movies train; held-out movies and five other domains test.
+# The paper's Table 1 layout: natural movies train; held-out movies and five other domains test,
+# plus the Sensorium 2023 drifting-Gabor block (the stimulus the real mice's OSI / DSI come from).
 # Held-out movies are camera paths over the photographs that no training trial takes (seeded
 # by the cohort); the real clips in the shared folder are nearly static at 36 x 64. Every
 # clip is set to the same RMS contrast (0.3: luminance s.d. 0.15), so a dull photograph does
@@ -396,6 +397,8 @@ DEFAULT_TEST_DOMAINS: tuple[DomainConfig, ...] = (
     DomainConfig("gaussian_dots", "gaussian_dots", 1, 10, 0.0, ()),
     DomainConfig("pink_noise", "pink_noise", 1, 10, 0.0, ("directions_per_trial=10", "repeats=1")),
     DomainConfig("rdk", "rdk", 1, 10, 0.0, ()),
+    # the real mice's in-vivo tuning measurement: their 6 Gabor trials, 10 times each, whole
+    DomainConfig("sensorium_gabor", "sensorium_gabor", 6, 10, 0.0, ()),
 )
 
 
