@@ -126,7 +126,8 @@ class PopulationConfig:
     linear response is (1 - d) / (1 + d) of the preferred one). A neuron is labelled
     ``ds`` where d >= 0.5, else ``simple`` / ``complex`` by complexity < / >= 0.5.
     Class fractions and their parameter ranges are calibrated against the Sensorium 2023
-    tuning (see :mod:`twinlab.sim.calibration`).
+    tuning measured with the real mice's drifting-Gabor protocol (see
+    :mod:`twinlab.sim.calibration` and ``docs/virtual_mouse_calibration.md``).
 
     Layers: depth drawn uniformly within each layer's range (um below pia). Cell types (11
     excitatory types, named after the MICrONS sub-layer types) follow depth with
@@ -159,7 +160,7 @@ class PopulationConfig:
     untuned_fraction: float = 0.3
     ds_fraction: float = 0.11
     ds_strength_range: tuple[float, float] = (0.45, 0.9)
-    other_ds_strength_max: float = 0.23
+    other_ds_strength_max: float = 0.19
     complex_fraction: float = 0.55
     normalization_fraction: float = 0.8
     c50_range: tuple[float, float] = (0.08, 0.3)
@@ -309,17 +310,17 @@ class NoiseConfig:
     frames (0 = no scan: independent frames), so neighbouring frames share their noise.
 
     Calibrated on the Sensorium 2023 data: per neuron median response 0 and mean / s.d.
-    0.15-0.30 (median 0.21) whatever the mean (ours: about 0.25 on natural movies), and a
+    0.15-0.30 (median 0.21) whatever the mean (ours: about 0.2 on natural movies), and a
     natural-movie noise ceiling (CC_max over 10 repeats with their own behaviour) of about
     0.55-0.65 median, as the normalized correlations of the paper's models imply.
     """
 
-    event_size: float = 15.0
+    event_size: float = 20.0
     amplitude_cv: float = 2.4
     latent_factors: int = 2
     latent_tau_s: float = 1.5
     latent_sd: float = 0.35
-    private_sd: float = 0.6
+    private_sd: float = 0.8
     private_tau_s: float = 1.0
     scan_hz: float = 6.5
 
