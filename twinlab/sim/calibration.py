@@ -1,31 +1,23 @@
 """Calibration of the virtual mouse against real in-vivo tuning (Sensorium 2023, mice B and C).
 
-The real OSI / DSI in ``shared_data("sensorium2023")/tuning/mouse{B,C}`` were measured (by
-the ViV1T closed-loop study, ``tuning_direction/estimate_selectivity_indexes.py``) from the
-drifting-Gabor trials of the Sensorium 2023 recordings: 10-s trials of 12 Gabors x 25 frames
-(0.83 s) at 30 Hz, 8 directions (0-315 deg), three wavelengths (0.18 / 0.38 / 0.65 of the
-half-height of the 36 x 64 frame: about 0.094 / 0.044 / 0.026 cpd at the monitor centre)
-and three drift rates (0.008 / 0.022 / 0.055 cycles per frame over the frame width: about
-0.64 / 1.76 / 4.4 Hz); 59 trials per mouse. The Gabors sit at the centre of the screen (the
-study's parameter extraction matches a centred template of envelope 0.3 half-heights,
-about 17 deg, and its figures crop the frame centre to show them), and the recorded V1
-field of view has its RFs around the monitor centre. Per neuron the response to each
-Gabor is the mean over its 25 frames, the tuning curve the mean per direction (equal
-counts per direction, subsampled at random), OSI and DSI the vector-sum indices
-``|sum r_k e^{2i theta_k}| / sum r_k`` and ``|sum r_k e^{i theta_k}| / sum r_k``, and a neuron
-is orientation (direction) selective where its index is reached by at most 1 of 100
-shuffles of the Gabor responses across directions (p <= 0.01).
+The real OSI / DSI in ``shared_data("sensorium2023")/tuning/mouse{B,C}`` were measured from
+the drifting-Gabor trials of the Sensorium 2023 recordings: 6 distinct 10-s trials of 12
+Gabors x 25 frames (the ``sensorium_gabor`` stimulus preset, read off the per-frame parameter
+files), each shown about 10 times (59 single trials), per neuron the mean response of every
+single Gabor over its own 25 frames, and the vector-sum indices with a permutation test
+(:func:`twinlab.tuning.gabor_selectivity`, the one implementation).
 
 Here the same measurement is made on a virtual mouse recorded like them:
-:func:`sensorium_like_mouse` draws a mouse with the default population statistics but one
-V1 field of view whose RFs lie around the monitor centre (:data:`SENSORIUM_FOV`);
-:func:`sensorium_gabor_spec` is the protocol as a centred Gabor sweep (every direction x
-SF x TF, shuffled, 10 repeats: 720 Gabors, 60 trials); :func:`selectivity` is the analysis,
-vectorized over neurons (each shuffle permutes all neurons' Gabor responses with one
-permutation, which keeps every neuron's test exact). :func:`simulated_selectivity` runs it
-with sampled behaviour and noisy single-trial responses; :func:`real_selectivity` reads the
-real files. The vector-sum indices are the textbook formula; ``twinlab.tuning`` owns the
-general tuning analyses.
+:func:`sensorium_like_mouse` draws a mouse with the default population statistics (or a
+given config's) but one V1 field of view whose RFs lie around the monitor centre
+(:data:`SENSORIUM_FOV`), where the centred Gabors are; :func:`protocol_showing` is the
+session's Gabor block (the 6 trials x 10 repeats in a shuffled order, one dropped as on
+file); :func:`simulated_selectivity` shows it once, with the mouse's sampled behaviour and
+noisy single-trial responses, and measures it. :func:`real_selectivity` reads the real
+tables, :func:`allen_selectivity` the Allen Neuropixels V1 units (spikes, drifting
+gratings at the preferred TF: a looser, independent reference); :func:`compare` gives the
+KS distances and selective-fraction differences. ``docs/virtual_mouse_calibration.md``
+says how the population was calibrated with them.
 """
 
 from __future__ import annotations
@@ -36,45 +28,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.stats import ks_2samp
 
 from ..errors import InputError
 from ..paths import shared_data
-from ..stimuli.gabor import GaborSpec
+from ..stimuli import generate, resolve_spec
+from ..tuning import gabor_selectivity
 from .config import KNOWN_AREAS, AreaConfig, MouseConfig
 
-__all__ = ["sensorium_gabor_spec", "sensorium_like_mouse", "SENSORIUM_FOV", "selectivity", "simulated_selectivity",
-           "real_selectivity", "SelectivitySummary",
-           "summarize", "REAL_MICE"]
+__all__ = ["sensorium_like_mouse", "SENSORIUM_FOV", "protocol_showing", "simulated_selectivity", "real_selectivity",
+           "allen_selectivity", "SelectivitySummary", "summarize", "compare", "REAL_MICE", "PROTOCOL"]
 
 REAL_MICE = ("B", "C")
-# Sensorium 2023 Gabor protocol (ViV1T extract_gabor_features: wavelengths in half-heights of
-# the frame, drift in cycles per frame over the frame width, 25-frame blocks, 12 per trial).
-_HALF_HEIGHT_PX = 18.0
-_WAVELENGTHS = (0.18, 0.38, 0.65)
-_CYCLES_PER_FRAME = (0.008, 0.022, 0.055)
-BLOCK_FRAMES = 25
-
+PROTOCOL = "sensorium_gabor"
+# The real session: each of the 6 distinct Gabor trials about 10 times, 59 single trials on file.
+REPEATS = 10
+DROPPED = 1
 
 # One V1 field of view (about a third of V1), the monitor centred on its RFs.
 SENSORIUM_FOV = AreaConfig("V1", 1.0, (-25.0, 25.0), (-18.0, 18.0), (0.0, 700.0), (0.0, 700.0), -1, -1, 4.0,
                            KNOWN_AREAS["V1"].rf_sigma_deg, KNOWN_AREAS["V1"].sf_cpd, KNOWN_AREAS["V1"].tf_hz)
-
-
-def sensorium_gabor_spec(repeats: int = 10, height_px: int = 36, width_px: int = 64, seed: int = 0,
-                         **overrides) -> GaborSpec:
-    """The Sensorium 2023 drifting-Gabor protocol as a centred twinlab Gabor sweep."""
-    from ..geometry import Screen
-
-    screen = overrides.pop("screen", Screen())
-    dpp = screen.deg_per_px((36, 64))  # the protocol's numbers refer to the 36 x 64 frames
-    sf = tuple(round(1.0 / (w * _HALF_HEIGHT_PX * dpp), 4) for w in _WAVELENGTHS)
-    # a block of 25 frames drifts 64 * c cycles between its first and last frame (24 intervals)
-    tf = tuple(round(64 * c * 30.0 / (BLOCK_FRAMES - 1), 3) for c in _CYCLES_PER_FRAME)
-    kw = dict(mode="sweep", repeats=repeats, gabors_per_trial=12, gabor_duration_s=BLOCK_FRAMES / 30.0,
-              blank_s=0.0, sigma_deg=16.4, contrast=1.0, sf_cpd=sf, tf_hz=tf, n_directions=8, center_x_deg=0.0,
-              center_y_deg=0.0, seed=seed, height_px=height_px, width_px=width_px, screen=screen)
-    kw.update(overrides)
-    return GaborSpec(**kw)
 
 
 def sensorium_like_mouse(seed: int = 0, n_neurons: int = 300, config: MouseConfig | None = None):
@@ -87,79 +60,43 @@ def sensorium_like_mouse(seed: int = 0, n_neurons: int = 300, config: MouseConfi
     return VirtualMouse(dataclasses.replace(cfg, population=pop), seed=seed, mouse_id=f"sensorium-like{seed}")
 
 
-def block_responses(responses: np.ndarray, stimulus: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Mean response of every Gabor ``[blocks, N]`` and its direction ``[blocks]``.
-
-    ``responses`` is ``[frame, N]`` aligned with the stimulus frames; a block is one
-    (trial, segment) pair, averaged over all its frames (no latency shift, as in the source).
-    """
-    trial = stimulus["trial"].values
-    seg = stimulus["segment"].values
-    key = trial.astype(np.int64) * 10_000 + seg.astype(np.int64)
-    _, idx, inv = np.unique(key, return_index=True, return_inverse=True)
-    sums = np.zeros((len(idx), responses.shape[1]))
-    np.add.at(sums, inv, responses)
-    counts = np.bincount(inv)
-    return sums / counts[:, None], stimulus["direction_deg"].values[idx]
-
-
-def _indices(tc: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vector-sum OSI and DSI of tuning curves ``[..., D, N]`` at directions ``theta`` [D] (rad)."""
-    total = tc.sum(-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        osi = np.abs((tc * np.exp(2j * theta)[:, None]).sum(-2)) / total
-        dsi = np.abs((tc * np.exp(1j * theta)[:, None]).sum(-2)) / total
-    return osi, dsi
+def protocol_showing(screen=None, repeats: int = REPEATS, dropped: int = DROPPED, seed: int = 0,
+                     height_px: int = 36, width_px: int = 64) -> xr.Dataset:
+    """The Gabor block of a real session as one Stimulus: the preset's distinct trials, each
+    ``repeats`` times in a shuffled order, the last ``dropped`` showings left out. ``trial``
+    numbers the showings; ``stimulus_trial`` says which distinct trial each one is."""
+    values = {"height_px": height_px, "width_px": width_px, "seed": int(seed)}
+    if screen is not None:
+        values["screen"] = screen.to_dict()
+    stim = generate(resolve_spec(PROTOCOL, values))
+    n = int(stim.trial.max()) + 1
+    order = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6AB0])).permutation(np.repeat(np.arange(n),
+                                                                                                       repeats))
+    order = order[: max(1, len(order) - int(dropped))]
+    per = stim.sizes["frame"] // n
+    frames = np.concatenate([np.arange(k * per, (k + 1) * per) for k in order])
+    out = stim.isel(frame=frames)
+    showing = np.repeat(np.arange(len(order)), per)
+    return out.assign_coords(stimulus_trial=("frame", out.trial.values), trial=("frame", showing),
+                             frame=np.arange(len(frames)), time_s=("frame", np.arange(len(frames)) / stim.frame_rate_hz))
 
 
-def selectivity(blocks: np.ndarray, directions: np.ndarray, n_permutations: int = 100, alpha: float = 0.01,
-                seed: int = 1234) -> pd.DataFrame:
-    """OSI, DSI and the permutation tests from Gabor responses ``[blocks, N]`` (see module docstring).
-
-    Returns one row per neuron: ``OSI``, ``DSI``, ``orientation_selective``,
-    ``direction_selective``, ``p_osi``, ``p_dsi`` and the tuning curve ``tc_<deg>``.
-    """
-    blocks = np.asarray(blocks, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    dirs = np.unique(directions)
-    if len(dirs) < 3:
-        raise InputError(f"selectivity needs at least 3 directions, got {len(dirs)}")
-    k = min(int(np.sum(directions == d)) for d in dirs)
-    # equal presentations per direction, drawn at random (as the real analysis did)
-    pick = np.concatenate([rng.choice(np.flatnonzero(directions == d), size=k, replace=False) for d in dirs])
-    data = blocks[pick].reshape(len(dirs), k, -1)  # [D, k, N]
-    theta = np.deg2rad(dirs)
-    tc = data.mean(1)
-    osi, dsi = _indices(tc, theta)
-    flat = data.reshape(len(dirs) * k, -1)
-    ge_o = np.zeros(flat.shape[1])
-    ge_d = np.zeros(flat.shape[1])
-    for _ in range(n_permutations):
-        perm = flat[rng.permutation(len(flat))].reshape(len(dirs), k, -1).mean(1)
-        po, pdd = _indices(perm, theta)
-        ge_o += po >= osi
-        ge_d += pdd >= dsi
-    p_o, p_d = ge_o / n_permutations, ge_d / n_permutations
-    out = pd.DataFrame({"OSI": osi, "DSI": dsi, "orientation_selective": p_o <= alpha,
-                        "direction_selective": p_d <= alpha, "p_osi": p_o, "p_dsi": p_d})
-    for i, d in enumerate(dirs):
-        out[f"tc_{int(round(d))}"] = tc[i]
-    return out
-
-
-def simulated_selectivity(mouse, repeats: int = 10, seed: int = 0, height_px: int = 36,
-                          width_px: int = 64, **overrides) -> pd.DataFrame:
-    """The Sensorium Gabor measurement on a virtual mouse: one continuous showing with the
-    mouse's sampled behaviour and noisy single-trial responses. One row per neuron."""
-    from ..stimuli import generate
-
-    spec = sensorium_gabor_spec(repeats=repeats, height_px=height_px, width_px=width_px, seed=seed,
-                                screen=mouse.nominal_screen, **overrides)
-    stim = generate(spec)
+def simulated_selectivity(mouse, seed: int = 0, repeats: int = REPEATS, dropped: int = DROPPED,
+                          n_permutations: int = 100) -> pd.DataFrame:
+    """The Sensorium Gabor measurement of a virtual mouse: one showing of the session's Gabor
+    block with the mouse's sampled behaviour and noisy single-trial responses, measured as the
+    real tables were. One row per neuron (``OSI``, ``DSI``, ``orientation_selective``,
+    ``direction_selective``, ``p_osi``, ``p_dsi``) plus the neuron's ``cell_class``."""
+    stim = protocol_showing(mouse.nominal_screen, repeats, dropped, seed)
     behavior = mouse.draw_behavior(stim.sizes["frame"], seed=seed)
     out = mouse.respond(stim, behavior=behavior, repeats=1, seed=seed)
-    blocks, dirs = block_responses(out["responses"].values[0], stim)
-    return selectivity(blocks, dirs, seed=seed)
+    resp = out.responses.isel(repeat=0).transpose("neuron", "frame")
+    t = gabor_selectivity(resp, lag_frames=0, n_permutations=n_permutations)
+    return pd.DataFrame({"OSI": t.osi.values, "DSI": t.dsi.values,
+                         "orientation_selective": t.orientation_selective.values,
+                         "direction_selective": t.direction_selective.values,
+                         "p_osi": t.p_osi.values, "p_dsi": t.p_dsi.values,
+                         "cell_class": mouse.neurons.cell_class.values})
 
 
 def real_selectivity(mouse: str) -> pd.DataFrame:
@@ -175,6 +112,16 @@ def real_selectivity(mouse: str) -> pd.DataFrame:
     })
 
 
+def allen_selectivity(cell_types: tuple[str, ...] = ("L2/3 Exc", "L4 Exc")) -> pd.DataFrame:
+    """OSI / DSI of the Allen Neuropixels V1 units of ``cell_types`` (rows with both indices)."""
+    path = shared_data("allen_neuropixels", "OSI_DSI_neuropixels_v4.csv")
+    if not path.is_file():
+        raise InputError(f"Allen Neuropixels OSI/DSI table not found at {path}")
+    table = pd.read_csv(path, sep=" ")
+    table = table[table.cell_type.isin(cell_types)].dropna(subset=["OSI", "DSI"])
+    return table[["OSI", "DSI", "cell_type"]].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class SelectivitySummary:
     """Medians of OSI / DSI and fractions of selective neurons."""
@@ -187,6 +134,55 @@ class SelectivitySummary:
 
 
 def summarize(table: pd.DataFrame) -> SelectivitySummary:
+    os_ = table["orientation_selective"] if "orientation_selective" in table else np.nan
+    ds = table["direction_selective"] if "direction_selective" in table else np.nan
     return SelectivitySummary(float(np.nanmedian(table["OSI"])), float(np.nanmedian(table["DSI"])),
-                              float(np.mean(table["orientation_selective"])),
-                              float(np.mean(table["direction_selective"])), len(table))
+                              float(np.mean(os_)), float(np.mean(ds)), len(table))
+
+
+def compare(table: pd.DataFrame, reference: pd.DataFrame) -> dict[str, float]:
+    """KS distances of OSI and DSI and the differences of the selective fractions
+    (``table`` minus ``reference``; NaN where the reference has no flags)."""
+    out = {f"ks_{k.lower()}": float(ks_2samp(table[k].dropna(), reference[k].dropna()).statistic)
+           for k in ("OSI", "DSI")}
+    for flag, key in (("orientation_selective", "d_frac_os"), ("direction_selective", "d_frac_ds")):
+        out[key] = float(table[flag].mean() - reference[flag].mean()) if flag in reference else float("nan")
+    return out
+
+
+def calibration_table(seeds=(0, 1, 2), n_neurons: int = 500, config: MouseConfig | None = None,
+                      progress: bool = True) -> pd.DataFrame:
+    """One row per (virtual mouse seed, reference): medians, selective fractions, KS distances and
+    fraction differences of :func:`simulated_selectivity` against the real mice B and C and the
+    Allen units, plus the rows ``B vs C`` (the real mice against each other)."""
+    from tqdm.auto import tqdm
+
+    refs = {f"mouse {m}": real_selectivity(m) for m in REAL_MICE}
+    try:
+        allen = allen_selectivity()
+    except InputError:
+        allen = None
+    rows = []
+    for seed in tqdm(list(seeds), desc="virtual mice", disable=not progress):
+        sim = simulated_selectivity(sensorium_like_mouse(seed=int(seed), n_neurons=n_neurons, config=config),
+                                    seed=int(seed))
+        s = summarize(sim)
+        base = {"mouse": f"virtual seed {seed}", "n_neurons": s.n_neurons, "median_osi": s.median_osi,
+                "median_dsi": s.median_dsi, "frac_os": s.frac_orientation_selective,
+                "frac_ds": s.frac_direction_selective}
+        for name, ref in refs.items():
+            rows.append({**base, "reference": name, **compare(sim, ref)})
+        if allen is not None:
+            rows.append({**base, "reference": "Allen V1 L2/3+L4 Exc", **compare(sim, allen)})
+    b, c = (refs[f"mouse {m}"] for m in REAL_MICE)
+    sb = summarize(b)
+    rows.append({"mouse": "real B", "n_neurons": sb.n_neurons, "median_osi": sb.median_osi, "median_dsi": sb.median_dsi,
+                 "frac_os": sb.frac_orientation_selective, "frac_ds": sb.frac_direction_selective,
+                 "reference": "mouse C", **compare(b, c)})
+    if allen is not None:
+        sa = summarize(allen)
+        for name, ref in refs.items():
+            rows.append({"mouse": "Allen V1 L2/3+L4 Exc", "n_neurons": sa.n_neurons, "median_osi": sa.median_osi,
+                         "median_dsi": sa.median_dsi, "frac_os": np.nan, "frac_ds": np.nan, "reference": name,
+                         **compare(ref, allen)})
+    return pd.DataFrame(rows)

@@ -13,7 +13,9 @@ boundaries, behaviour and slow variability run on):
   mouse and session, so every mouse sees its own clips) in ``trial_s`` trials; a random
   ``validation_fraction`` of them is the validation tier;
 * **test**: every domain of ``test_domains`` (the paper's Table 1 layout: held-out natural
-  movies, natural images, Gabors, flashing dots, pink noise, RDKs), ``n_stimuli`` trials
+  movies, natural images, Gabors, flashing dots, pink noise, RDKs; and the Sensorium 2023
+  drifting-Gabor block, 6 trials x 10 repeats, from which ``twinlab tuning`` measures OSI / DSI
+  as the real mice's were measured), ``n_stimuli`` trials
   each shown ``repeats`` times; the test stimuli are seeded by the cohort, so every mouse of
   a cohort sees the same ones. Repeats are spread over the session in a shuffled order.
 

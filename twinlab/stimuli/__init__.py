@@ -1,4 +1,4 @@
-"""The stimulus library: five families shown to mice and twins, in real visual units.
+"""The stimulus library: five families (and the Sensorium 2023 Gabors) shown to mice and twins, in real visual units.
 
 Each family is a pure, seeded function of a frozen dataclass spec (the paper's values as
 defaults; TOML presets in ``stimuli/``) to a Stimulus, an ``xarray.Dataset`` with
@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Mapping
 
 import xarray as xr
 
-from . import gabor, gaussian_dots, natural, pink_noise, rdk
+from . import gabor, gaussian_dots, natural, pink_noise, rdk, sensorium_gabor
 from .base import Canvas, Family, StimulusSpec
 from .base import iter_trials as _iter_trials
 from .base import make_plan
@@ -28,10 +28,12 @@ from .presets import preset_names, spec_to_toml
 from .presets import resolve_spec as _resolve_spec
 from .presets import spec_from_dict
 from .rdk import RDKSpec
+from .sensorium_gabor import SensoriumGaborSpec
 
 FAMILIES: dict[str, Family] = {
     f.name: f
-    for f in (gabor.FAMILY, gaussian_dots.FAMILY, pink_noise.FAMILY, rdk.FAMILY, natural.IMAGES, natural.MOVIES)
+    for f in (gabor.FAMILY, gaussian_dots.FAMILY, pink_noise.FAMILY, rdk.FAMILY, natural.IMAGES, natural.MOVIES,
+              sensorium_gabor.FAMILY)
 }
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "GaussianDotsSpec",
     "PinkNoiseSpec",
     "RDKSpec",
+    "SensoriumGaborSpec",
     "NaturalImagesSpec",
     "NaturalMoviesSpec",
     "family_of",

@@ -3,6 +3,7 @@
 ``orientation``: OSI, DSI, two-lobe von Mises fits (from pink noise or Gabor sweeps).
 ``spatial``: STA of off dots, SSI, 2D Gaussian receptive fields (from flashing dots).
 ``responses``: frame-by-frame responses -> one value per presentation (lag-aware).
+``permutation``: OSI/DSI with the permutation test of the real Sensorium 2023 tables.
 ``lm``: the batched Levenberg-Marquardt both fits use.
 """
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from .measure import measure_tuning
 from .orientation import fit_von_mises, orientation_tuning, selectivity_indices
+from .permutation import gabor_selectivity, permutation_selectivity, single_presentations
 from .responses import best_lag, direction_curve, presentation_images, presentations
 from .spatial import fit_gaussian_2d, spatial_selectivity_index, spatial_tuning, spike_triggered_average
 
@@ -21,11 +23,14 @@ __all__ = [
     "direction_curve",
     "fit_gaussian_2d",
     "fit_von_mises",
+    "gabor_selectivity",
     "measure_tuning",
     "orientation_tuning",
+    "permutation_selectivity",
     "presentation_images",
     "presentations",
     "selectivity_indices",
+    "single_presentations",
     "spatial_selectivity_index",
     "spatial_tuning",
     "spike_triggered_average",
