@@ -60,8 +60,7 @@ def build(stores, name, batch, channels_last: bool, compile_: bool, graph: bool)
         set_statistics(twin, info.key, ds.statistics(s), ds.response_scale(s).numpy())
     dev = torch.device("cuda")
     twin.to(dev)
-    if channels_last:
-        twin.to(memory_format=torch.channels_last_3d)
+    twin.set_memory_format(channels_last)
     twin.train()
     if compile_:
         compile_twin(twin, log)

@@ -127,13 +127,16 @@ class GaussianReadout(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, T, C, h, w] -> [B, T, N]``.
 
-        Positions are drawn once per clip (float32); the features are sampled and weighted in
+        Positions are drawn once per clip (float32); on a GPU the interpolation runs as a matrix
+        product (:func:`clip_features_by_matmul`), elsewhere by grid sampling (the same values
+        and gradients; ``benchmarks/profile_step.py`` times both). The features are sampled and weighted in
         their own dtype (bfloat16 when the core ran under autocast: the ``[B, T, C, N]``
         intermediate is the readout's largest tensor), the drive and the rate in float32.
         """
         with torch.autocast(device_type=features.device.type, enabled=False):
             pos = self.sample_positions(features.shape[0])
-            sampled = clip_features_at(features, pos)  # [B, T, C, N]
+            sampler = clip_features_by_matmul if features.is_cuda else clip_features_at
+            sampled = sampler(features, pos)  # [B, T, C, N]
             weight = self.weight.t().to(sampled.dtype)  # [C, N]
             drive = (sampled * weight).sum(2).float() + self.bias
             rates = torch.exp(drive) if self.config.output == "exp" else F.softplus(drive)

@@ -451,6 +451,8 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
             set_statistics(twin, info.key, train_ds.statistics(s), train_ds.response_scale(s).numpy())
         twin.to(device)
         start = 0
+    if _switch(cfg.channels_last, device):
+        twin.set_memory_format(True)  # before the optimiser: its state buffers take the same layout
     names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out, graph=mode == "graph")
 
     # everything is checked: only now does the run folder appear
