@@ -108,6 +108,6 @@ def test_channels_last_weights_leave_the_twin_unchanged():
     beh = (torch.rand(2, 6), torch.rand(2, 6), torch.randn(2, 6, 2))
     before = twin(x, *beh, session="a")
     twin.set_memory_format(True)
-    conv = twin.core.feedforward.stem.conv.weight
+    conv = twin.core.feedforward.blocks[0].layers[0].conv.weight
     assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
     assert torch.allclose(twin(x, *beh, session="a"), before, rtol=1e-5, atol=1e-6)
