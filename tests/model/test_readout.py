@@ -83,23 +83,6 @@ def test_outputs_are_non_negative_and_mean_rate_sets_the_bias():
         torch.testing.assert_close(out[0, 0], torch.tensor([0.1, 1.0, 3.0, 0.01]), rtol=1e-4, atol=1e-6)
 
 
-def test_the_matmul_sampler_equals_grid_sampling_in_values_and_gradients():
-    from twinlab.model.readout import clip_features_at, clip_features_by_matmul
-
-    gen = torch.Generator().manual_seed(3)
-    features = torch.randn(2, 4, 3, 5, 7, dtype=torch.float64, generator=gen).requires_grad_()
-    # inside the map, on pixel centres and beyond the border (clamped, as border padding does)
-    positions = (torch.rand(2, 13, 2, dtype=torch.float64, generator=gen) * 2.6 - 1.3).requires_grad_()
-    a, b = clip_features_at(features, positions), clip_features_by_matmul(features, positions)
-    assert a.shape == b.shape == (2, 4, 3, 13)
-    assert float((a - b).abs().max()) < 1e-12
-    weights = torch.randn(a.shape, dtype=torch.float64, generator=gen)
-    ga = torch.autograd.grad((a * weights).sum(), [features, positions])
-    gb = torch.autograd.grad((b * weights).sum(), [features, positions])
-    assert all(float((x - y).abs().max()) < 1e-10 for x, y in zip(ga, gb))
-    assert float(ga[1].abs().sum()) > 0  # the positions do receive gradient
-
-
 def test_channels_last_weights_leave_the_twin_unchanged():
     from twinlab.model import SessionInfo, Twin, TwinConfig
 

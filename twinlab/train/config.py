@@ -109,8 +109,9 @@ class TrainConfig:
     preload : ``"cpu"`` (read every store into memory once), ``"device"`` (onto the GPU; no
         loader at all), ``"off"`` (stream chunks from disk), ``"auto"`` (device on CUDA if it
         fits in ``preload_gb``, cpu elsewhere if it fits, else off).
-    channels_last : ``"auto"`` (on for CUDA), ``"on"``, ``"off"``: convolution weights (and so
-        activations) in channels-last layout (:meth:`twinlab.model.Twin.set_memory_format`).
+    channels_last : ``"on"``, ``"off"`` or ``"auto"`` (on for CUDA): convolution weights (and so
+        activations) in channels-last layout (:meth:`twinlab.model.Twin.set_memory_format`). Off by
+        default: measured 1-3 % slower than cuDNN's default layout on an H200 (fig4 and paper sizes).
     step : how a step runs (:mod:`twinlab.train.step`): ``"eager"`` (``accumulate`` micro-batches,
         each of one session, from a loader: the paper's way, any device, several processes),
         ``"mixed"`` (the data on the device, ``batch_size`` clips of every session per step
@@ -153,7 +154,7 @@ class TrainConfig:
     preload: str = "auto"
     preload_gb: float = 16.0
     step: str = "auto"
-    channels_last: str = "auto"
+    channels_last: str = "off"
     max_minutes: float = 0.0
     budget_minutes: float = 0.0
     calibration_steps: int = 30
