@@ -55,25 +55,58 @@ def import_sensorium_cmd(folder, out, area, max_gap, drop_bad_trials, allow_pick
     click.echo(f"wrote {out}", err=True)
 
 
+def _screen_fields(items) -> dict:
+    """``--screen width_cm=52 --screen distance_cm=15`` -> a dict of Screen fields."""
+    from ..errors import InputError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--screen {item}: expected KEY=VALUE (a twinlab.Screen field, e.g. distance_cm=15)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _frame_size(text):
+    from ..errors import InputError
+
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--frame-size {text}: expected HEIGHTxWIDTH in pixels, e.g. 36x64") from None
+    return h, w
+
+
 @import_.command("nwb")
 @click.argument("file", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Session store to write (.zarr, or .nc for small ones).")
 @click.option("--frame-rate", "frame_rate_hz", default=30.0, show_default=True, help="Frame rate of the session (Hz).")
-@click.option("--responses", default=None, help="Name or path of the RoiResponseSeries to use.")
+@click.option("--responses", default=None, help="Name or path of the RoiResponseSeries to use (default: deconvolved/events, else the first).")
+@click.option("--screen", "screen", multiple=True, metavar="KEY=VALUE",
+              help="Monitor geometry (twinlab.Screen fields: width_cm, height_cm, distance_cm, ...) over the file's own.")
+@click.option("--frame-size", default=None, metavar="HxW",
+              help="Render grid of parameter-table stimuli in pixels [default: the template's size, else 36x64].")
+@click.option("--trial-s", "trial_s", default=10.0, show_default=True,
+              help="Without a trials table: group presentations into trials of at most this many seconds (0: one each).")
+@click.option("--split-seed", default=0, show_default=True, help="Seed of the 80/10/10 tier split used without a tier column.")
 @click.option("--negative", type=click.Choice(["clip", "shift"]), default="clip", show_default=True,
               help="Negative responses (dF/F): set to 0, or shift each neuron by its minimum.")
-@click.option("--domain", default="unknown", show_default=True, help="Stimulus domain if the trials table has none.")
+@click.option("--domain", default=None, help="Stimulus domain of every trial [default: from the trials table or the presentation tables].")
 @click.option("--max-gap", default=10, show_default=True, help="Longest eye-tracking gap (frames) to interpolate.")
-@click.option("--allow-missing-behavior", is_flag=True, help="Fill absent running/pupil series with 0 instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def import_nwb_cmd(file, out, frame_rate_hz, responses, negative, domain, max_gap, allow_missing_behavior, quiet) -> None:
-    """Convert an NWB FILE (two-photon ROI responses, running, pupil, stimulus) into a session store."""
+def import_nwb_cmd(file, out, frame_rate_hz, responses, screen, frame_size, trial_s, split_seed, negative, domain, max_gap,
+                   quiet) -> None:
+    """Convert an NWB FILE (two-photon ROI responses, stimulus tables, optional running/pupil) into a session store."""
     from ..data.nwb import import_nwb
 
     with _log_lines():
-        import_nwb(file, out, frame_rate_hz=frame_rate_hz, responses=responses, negative=negative, domain=domain,
-                   max_gap=max_gap, allow_missing_behavior=allow_missing_behavior, progress=not quiet)
+        import_nwb(file, out, frame_rate_hz=frame_rate_hz, responses=responses, screen=_screen_fields(screen),
+                   frame_size=_frame_size(frame_size), trial_s=trial_s, split_seed=split_seed, negative=negative,
+                   domain=domain, max_gap=max_gap, progress=not quiet)
     click.echo(f"wrote {out}", err=True)
 
 

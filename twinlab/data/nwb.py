@@ -12,16 +12,24 @@ In: one ``.nwb`` file holding
 * pupil: a ``TimeSeries`` in ``PupilTracking`` (diameter; an area is converted to the
   diameter of the disc, a radius doubled) and a ``SpatialSeries`` ``[time, 2]`` in
   ``EyeTracking`` (pupil centre x, y);
-* stimulus: a presentation table (``TimeIntervals`` in ``intervals`` with ``start_time``,
-  ``stop_time`` and an image index column ``image_index`` / ``template_index`` / ``frame``)
-  indexing into a template in ``stimulus_template`` (``ImageSeries`` ``[n, height, width]``
-  or ``Images``); or an ``IndexSeries`` in ``stimulus``. -1 (or no presentation) = gray.
+* stimulus: presentation tables in ``intervals`` (``drifting_gratings``, ``static_gratings``,
+  ``locally_sparse_noise``-style ``dots`` described by their parameters, ``natural_scenes``
+  indexing a ``stimulus_template``; see :mod:`twinlab.data.nwb_tables`), rendered through
+  :mod:`twinlab.stimuli` on the monitor given by ``screen`` (a Screen, or field overrides on
+  top of the file's ``stimulus_notes`` JSON ``{"screen": {...}}``, else the default
+  Screen); or an ``IndexSeries`` in ``stimulus``. Gray where nothing is presented.
 * trials: ``nwbfile.trials`` (optional columns ``tier``, ``domain``, ``stimulus_id`` and any
-  scalar labels); without it each stimulus presentation is a trial.
+  scalar labels); without it, consecutive presentations of one table are grouped into
+  trials of at most ``trial_s`` seconds (0: one presentation per trial). Without a ``tier``
+  column the tiers are the seeded split of :func:`split_tiers` (80/10/10 train/validation/
+  test over trials, ``split_seed``).
+* behaviour is optional: a channel the file lacks is written as a constant 0 and listed in
+  the ``absent_behavior`` attribute (JSON list); models treat constant channels as absent.
 
 Out: a session (``read_nwb``) or store (``import_nwb``) sampled at ``frame_rate_hz``: each
 trial gets ``round(duration * frame_rate_hz)`` frames starting at its ``start_time``; a
-frame shows the template image presented at its onset; responses and behaviour are
+frame shows what was presented at its onset (per-frame conditions ``direction_deg``,
+``sf_cpd``, ``polarity``, ``dot_x_deg``, ``image_index``, ``presentation``, ``blank`` ...); responses and behaviour are
 linearly interpolated to the frame onsets. Template images of 8-bit integers are divided by
 255, floats must already lie in [0, 1] (colour is averaged to luminance). Negative responses
 (dF/F) are set to 0 (``negative="clip"``) or shifted per neuron by their minimum
@@ -34,10 +42,12 @@ number, too.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 import numpy as np
@@ -46,13 +56,12 @@ import xarray as xr
 from ..errors import InputError
 from ..geometry import Screen
 from .cleaning import MAX_GAP_FRAMES, DropLog, clean_trial
+from .nwb_tables import Presentations, read_presentations, read_table
 from .session import TIERS, concat_trials, session_dataset, write_session
 
-__all__ = ["read_nwb", "iter_nwb", "import_nwb"]
+__all__ = ["read_nwb", "iter_nwb", "import_nwb", "split_tiers"]
 
-INDEX_COLUMNS = ("image_index", "template_index", "frame", "stimulus_index")
 MASK_COLUMNS = ("image_mask", "pixel_mask", "voxel_mask")
-GRAY = 0.5
 
 
 def _tier(value: str, where: str) -> str:
@@ -233,51 +242,27 @@ def _luminance(data: np.ndarray, where: str) -> np.ndarray:
     return data
 
 
-class _Stimulus:
-    """Which template image is on the monitor at any time."""
+class _IndexTable:
+    """An ``IndexSeries`` seen as a presentation table (what :mod:`.nwb_tables` reads)."""
 
-    def __init__(self, starts, stops, index, images: np.ndarray, label: str):
-        order = np.argsort(starts, kind="stable")
-        self.starts, self.stops = np.asarray(starts)[order], np.asarray(stops)[order]
-        self.index = np.asarray(index, dtype=np.int64)[order]
-        self.images, self.label = images, label
-        if (self.index >= len(images)).any():
-            raise InputError(f"{label}: image index {int(self.index.max())} but the template has {len(images)} images")
+    def __init__(self, start, stop, index):
+        self.cols = {"start_time": np.asarray(start), "stop_time": np.asarray(stop), "image_index": np.asarray(index)}
+        self.colnames = tuple(self.cols)
 
-    def index_at(self, t: np.ndarray) -> np.ndarray:
-        k = np.searchsorted(self.starts, t + 1e-9, side="right") - 1
-        on = (k >= 0) & (t < self.stops[np.clip(k, 0, None)] - 1e-9)
-        return np.where(on, self.index[np.clip(k, 0, None)], -1)
+    def __getitem__(self, name):
+        return SimpleNamespace(data=self.cols[name])
 
-    def frames(self, idx: np.ndarray) -> np.ndarray:
-        h, w = self.images.shape[1:]
-        out = np.full((len(idx), h, w), GRAY, dtype=np.float32)
-        shown = idx >= 0
-        out[shown] = self.images[idx[shown]]
-        return out
+    def __len__(self) -> int:
+        return len(self.cols["start_time"])
 
 
-def _stimulus(nwb, path: Path) -> tuple[_Stimulus, Any]:
+def _stimulus(nwb, path: Path, screen: Screen, shape) -> Presentations:
     from pynwb.image import IndexSeries
 
     templates = _templates(nwb, path)
-    for name, table in (nwb.intervals or {}).items():
-        if name == "trials":
-            continue
-        cols = [c for c in INDEX_COLUMNS if c in table.colnames]
-        if not cols:
-            continue
-        if not templates:
-            raise InputError(f"{path}: intervals/{name} indexes images but stimulus_template is empty")
-        tname = next(iter(templates))
-        for c in ("stimulus_template", "template"):
-            if c in table.colnames:
-                tname = str(table[c].data[0])
-        if tname not in templates:
-            raise InputError(f"{path}: intervals/{name} names template {tname!r}, not in stimulus_template")
-        label = f"{path}: intervals/{name}"
-        stim = _Stimulus(table["start_time"].data[:], table["stop_time"].data[:], table[cols[0]].data[:], templates[tname], label)
-        return stim, table
+    pres = read_presentations(nwb, path, templates, screen, shape)
+    if pres is not None:
+        return pres
     for obj in nwb.stimulus.values():
         if isinstance(obj, IndexSeries):
             target = obj.indexed_timeseries if obj.indexed_timeseries is not None else obj.indexed_images
@@ -286,9 +271,67 @@ def _stimulus(nwb, path: Path) -> tuple[_Stimulus, Any]:
                 raise InputError(f"{path}: stimulus/{obj.name} indexes {name!r}, which is not in stimulus_template")
             series = _Series(obj, path, f"stimulus/{obj.name}")
             stops = np.append(series.times[1:], series.times[-1] + series.dt)
-            stim = _Stimulus(series.times, stops, np.asarray(obj.data[:]), templates[name], f"{path}: stimulus/{obj.name}")
-            return stim, None
-    raise InputError(f"{path}: no stimulus presentations (TimeIntervals with an image index column, or an IndexSeries)")
+            table = _IndexTable(series.times, stops, np.asarray(obj.data[:]))
+            return Presentations([read_table(obj.name, table, "natural_scenes", {name: templates[name]},
+                                             f"{path}: stimulus/{obj.name}")], screen, shape or templates[name].shape[1:])
+    raise InputError(f"{path}: no stimulus presentations (parameter tables such as drifting_gratings, static_gratings, "
+                     "dots, natural_scenes in intervals, or an IndexSeries)")
+
+
+def _file_screen(nwb, path: Path, fr: float, screen: Screen | dict | None) -> Screen:
+    """The monitor: ``screen`` as given, else the file's ``stimulus_notes`` JSON (``{"screen": {...}}``,
+    what :func:`twinlab.data.export_nwb` writes) updated by the ``screen`` overrides, else the default."""
+    if isinstance(screen, Screen):
+        return screen
+    fields: dict = {}
+    notes = getattr(nwb, "stimulus_notes", None)
+    if notes:
+        try:
+            fields = dict(json.loads(notes).get("screen", {}))
+        except (TypeError, ValueError, AttributeError):
+            fields = {}
+    fields.update(screen or {})
+    fields["frame_rate_hz"] = fr
+    known = {f.name for f in dataclasses.fields(Screen)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise InputError(f"{path}: unknown screen field(s) {unknown}; known: {', '.join(sorted(known))}")
+    try:
+        return Screen(**{k: (int(v) if k.endswith("_px") else float(v)) for k, v in fields.items()})
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: screen fields must be numbers, got {fields}") from None
+
+
+def _blocks(pres: Presentations, trial_s: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Trials from presentations alone: consecutive presentations of one table, grouped until a
+    trial would pass ``trial_s`` (0: one presentation per trial) or the next one starts more
+    than 1 s after the last ended. -> starts, stops (s) and the presentations of each trial."""
+    starts, stops, members = [], [], []
+    cur: list[int] = []
+    for k in range(len(pres.start)):
+        if cur:
+            gap = pres.start[k] - pres.stop[cur[-1]]
+            if (pres.table[k] != pres.table[cur[0]] or gap > 1.0 or pres.stop[k] - pres.start[cur[0]] > trial_s + 1e-9):
+                starts.append(pres.start[cur[0]]), stops.append(pres.stop[cur[-1]]), members.append(np.array(cur))
+                cur = []
+        cur.append(k)
+    if cur:
+        starts.append(pres.start[cur[0]]), stops.append(pres.stop[cur[-1]]), members.append(np.array(cur))
+    return np.asarray(starts), np.asarray(stops), members
+
+
+def split_tiers(n: int, seed: int = 0, validation_fraction: float = 0.1, test_fraction: float = 0.1) -> np.ndarray:
+    """The documented seeded split of ``n`` trials into tiers (for files without a tier column):
+    ``round(test_fraction * n)`` test and ``round(validation_fraction * n)`` validation trials
+    drawn by ``numpy.random.default_rng(seed).permutation(n)`` (test first), the rest train;
+    at least one trial stays in train."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = min(int(round(test_fraction * n)), max(n - 1, 0))
+    n_val = min(int(round(validation_fraction * n)), max(n - 1 - n_test, 0))
+    tiers = np.full(n, "train", dtype=object)
+    tiers[order[:n_test]] = "test"
+    tiers[order[n_test : n_test + n_val]] = "validation"
+    return tiers.astype(str)
 
 
 def _table_columns(table, skip: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -322,11 +365,13 @@ def iter_nwb(
     *,
     frame_rate_hz: float = 30.0,
     responses: str | None = None,
-    screen: Screen | None = None,
+    screen: Screen | dict | None = None,
+    frame_size: tuple[int, int] | None = None,
+    trial_s: float = 10.0,
+    split_seed: int = 0,
     max_gap: int = MAX_GAP_FRAMES,
     negative: str = "clip",
-    domain: str = "unknown",
-    allow_missing_behavior: bool = False,
+    domain: str | None = None,
 ) -> Iterator[xr.Dataset]:
     """The file's trials as session pieces (see the module notes); the last piece carries
     the final provenance only."""
@@ -339,6 +384,8 @@ def iter_nwb(
         raise InputError(f"frame_rate_hz must be positive, got {frame_rate_hz}")
     if max_gap < 0:
         raise InputError(f"max_gap must be >= 0, got {max_gap}")
+    if trial_s < 0:
+        raise InputError(f"trial_s must be >= 0, got {trial_s}")
     try:
         from pynwb import NWBHDF5IO
     except ImportError:
@@ -350,21 +397,17 @@ def iter_nwb(
         msg = " ".join(str(e).split())[:200]
         raise InputError(f"{path}: not a readable NWB file ({type(e).__name__}: {msg})") from None
     try:
-        yield from _iter_open(nwb, path, frame_rate_hz, responses, screen, max_gap, negative, domain, allow_missing_behavior)
+        settings = dict(frame_rate_hz=frame_rate_hz, frame_size=frame_size, trial_s=trial_s, split_seed=split_seed,
+                        max_gap_frames=max_gap, negative=negative)
+        yield from _iter_open(nwb, path, responses, screen, domain, settings)
     finally:
         io.close()
 
 
-def _iter_open(nwb, path, fr, responses_name, screen, max_gap, negative, domain, allow_missing) -> Iterator[xr.Dataset]:
-    rseries = _pick_responses(nwb, path, responses_name)
-    resp = _Series(rseries, path, _path_of(rseries))
-    if len(rseries.data.shape) != 2:
-        raise InputError(f"{path}: {resp.label} must be [time, roi], got shape {rseries.data.shape}")
+def _behavior(nwb, path: Path) -> tuple[dict, dict, float, str]:
+    """The behaviour series found (running, pupil, eye; absent ones left out), the running
+    speed's scale to cm/s and what the pupil series measures (diameter, radius, area)."""
     found = {k: _find_series(nwb, k) for k in ("running", "pupil", "eye")}
-    missing = [k for k, v in found.items() if v is None]
-    labels = {"running": "running-speed TimeSeries", "pupil": "PupilTracking TimeSeries", "eye": "EyeTracking SpatialSeries"}
-    if missing and not allow_missing:
-        raise InputError(f"{path}: no {labels[missing[0]]} in the file (allow_missing_behavior fills it with a constant)")
     series = {k: _Series(v, path, _path_of(v)) for k, v in found.items() if v is not None}
     if "eye" in series and (len(found["eye"].data.shape) != 2 or found["eye"].data.shape[1] < 2):
         raise InputError(f"{path}: {series['eye'].label} must be [time, 2] (pupil x, y)")
@@ -376,54 +419,67 @@ def _iter_open(nwb, path, fr, responses_name, screen, max_gap, negative, domain,
     if found["pupil"] is not None:
         name = found["pupil"].name.lower()
         pupil_kind = "area" if "area" in name else ("radius" if "radius" in name else "diameter")
+    return found, series, running_scale, pupil_kind
 
-    stim, presentations = _stimulus(nwb, path)
+
+def _iter_open(nwb, path, responses_name, screen, domain, settings) -> Iterator[xr.Dataset]:
+    fr = float(settings["frame_rate_hz"])
+    rseries = _pick_responses(nwb, path, responses_name)
+    resp = _Series(rseries, path, _path_of(rseries))
+    if len(rseries.data.shape) != 2:
+        raise InputError(f"{path}: {resp.label} must be [time, roi], got shape {rseries.data.shape}")
+    found, series, running_scale, pupil_kind = _behavior(nwb, path)
+    screen = _file_screen(nwb, path, fr, screen)
+    pres = _stimulus(nwb, path, screen, settings["frame_size"])
+    members = None
     if nwb.trials is not None and len(nwb.trials) > 0:
         tt = nwb.trials
         starts, stops = np.asarray(tt["start_time"].data[:]), np.asarray(tt["stop_time"].data[:])
         extra = _table_columns(tt, ("start_time", "stop_time"))
         trial_source = "trials"
     else:
-        starts, stops = stim.starts, stim.stops
-        extra = _table_columns(presentations, ("start_time", "stop_time")) if presentations is not None else {}
-        if presentations is not None:
-            order = np.argsort(np.asarray(presentations["start_time"].data[:]), kind="stable")
-            extra = {k: v[order] for k, v in extra.items()}
-        trial_source = stim.label.split(": ", 1)[-1]
+        starts, stops, members = _blocks(pres, float(settings["trial_s"]))
+        extra = {}
+        trial_source = "presentation tables (" + ", ".join(t.name for t in pres.tables) + ")"
+    tier_source = "tier column" if "tier" in extra else f"seeded split (twinlab.data.nwb.split_tiers, seed {settings['split_seed']})"
+    if "tier" not in extra:
+        extra["tier"] = split_tiers(len(starts), int(settings["split_seed"]))
 
     offset = None
-    if negative == "shift":
+    if settings["negative"] == "shift":
         # the per-neuron minimum over the whole series, read in blocks
         offset = np.zeros(rseries.data.shape[1])
         for a in range(0, rseries.data.shape[0], 4096):
             block = np.asarray(rseries.data[a : a + 4096], dtype=np.float64) * resp.scale + resp.offset
             offset = np.maximum(offset, -np.nanmin(block, axis=0))
     neurons = _neurons(rseries, path, offset)
-    # trial labels may not reuse a frame or neuron name (a presentation's image index is
-    # already the frame coordinate image_index)
-    taken = {"image_index", *neurons}
-    extra = {(f"trial_{k}" if k in taken else k): v for k, v in extra.items() if not (trial_source != "trials" and k in INDEX_COLUMNS)}
-    screen = screen or Screen(frame_rate_hz=fr)
+    # trial labels may not reuse a frame or neuron name
+    taken = {*pres.names, "presentation", "blank", *neurons}
+    extra = {(f"trial_{k}" if k in taken else k): v for k, v in extra.items()}
     subject = getattr(nwb, "subject", None)
+    absent = [name for key, name in (("running", "running_speed"), ("pupil", "pupil_diameter"), ("eye", "pupil_center"))
+              if key not in series]
     attrs = {
-        "frame_rate_hz": float(fr),
+        "frame_rate_hz": fr,
         "screen": screen,
         "mouse_id": str(getattr(subject, "subject_id", None) or "unknown"),
         "session_id": str(nwb.session_id or nwb.identifier),
         "pupil_center_units": str(found["eye"].unit) if found["eye"] is not None else "none (not recorded)",
         "pupil_diameter_units": _diameter_units(found["pupil"], pupil_kind),
+        "absent_behavior": json.dumps(absent),
     }
     provenance = {
         "source": "NWB file",
         "path": str(path.resolve()),
         "reader": "twinlab.data.read_nwb",
         "responses": resp.label,
-        "running_speed": series["running"].label if "running" in series else "not recorded (0)",
-        "pupil_diameter": series["pupil"].label if "pupil" in series else "not recorded (0)",
-        "pupil_center": series["eye"].label if "eye" in series else "not recorded (0, 0)",
-        "stimulus": stim.label.split(": ", 1)[-1],
+        "running_speed": series["running"].label if "running" in series else "not recorded (absent: constant)",
+        "pupil_diameter": series["pupil"].label if "pupil" in series else "not recorded (absent: constant)",
+        "pupil_center": series["eye"].label if "eye" in series else "not recorded (absent: constant)",
+        "stimulus": ", ".join(f"{t.name} ({t.kind.name})" for t in pres.tables),
         "trials_from": trial_source,
-        "settings": {"frame_rate_hz": fr, "max_gap_frames": max_gap, "negative": negative},
+        "tiers_from": tier_source,
+        "settings": settings,
     }
     log = DropLog(f"nwb {path}")
     for j in range(len(starts)):
@@ -433,55 +489,62 @@ def _iter_open(nwb, path, fr, responses_name, screen, max_gap, negative, domain,
             continue
         t = float(starts[j]) + np.arange(n) / fr
         where = f"trial {j} ({t[0]:.3f}-{float(stops[j]):.3f} s)"
-        idx = stim.index_at(t)
-        arrays = {"frames": stim.frames(idx), "responses": resp.at(t, where)}
-        if "running" in series:
-            arrays["running_speed"] = series["running"].at(t, where).reshape(n) * running_scale
-        else:
-            arrays["running_speed"] = np.zeros(n, dtype=np.float32)
-        if "pupil" in series:
-            p = series["pupil"].at(t, where).reshape(n)
-            arrays["pupil_diameter"] = {
-                "area": 2 * np.sqrt(np.maximum(p, 0) / np.pi), "radius": 2 * p, "diameter": p,
-            }[pupil_kind].astype(np.float32)
-        else:
-            arrays["pupil_diameter"] = np.zeros(n, dtype=np.float32)
-        arrays["pupil_center"] = series["eye"].at(t, where)[:, :2] if "eye" in series else np.zeros((n, 2), np.float32)
-        arrays, reason = clean_trial(arrays, max_gap=max_gap)
+        frames, cond = pres.render(t)
+        arrays = {"frames": frames, "responses": resp.at(t, where), **_behavior_arrays(series, t, where, running_scale,
+                                                                                         pupil_kind)}
+        arrays, reason = clean_trial(arrays, max_gap=int(settings["max_gap_frames"]))
         if reason is not None:
             log.drop(reason)
             continue
         r = arrays["responses"]
-        arrays["responses"] = r + offset.astype(np.float32) if offset is not None else np.maximum(r, 0)
-        arrays["responses"] = np.maximum(arrays["responses"], 0)
+        arrays["responses"] = np.maximum(r + offset.astype(np.float32) if offset is not None else r, 0)
         row: dict[str, Any] = {name: [values[j]] for name, values in extra.items()}
-        row["tier"] = [_tier(row["tier"][0], f"{path}: {trial_source} row {j}")] if "tier" in row else ["train"]
-        row.setdefault("domain", [domain])
+        row["tier"] = [_tier(row["tier"][0], f"{path}: {trial_source} row {j}")]
+        shown = np.unique(cond["presentation"][cond["presentation"] >= 0])
+        if "domain" not in row:
+            row["domain"] = [domain or (pres.domain(int(shown[0])) if len(shown) else "gray")]
         if "stimulus_id" not in row:
-            shown = np.unique(idx[idx >= 0])
-            if trial_source == "trials":
-                row["stimulus_id"] = [hashlib.sha1(arrays["frames"].tobytes()).hexdigest()[:12]]
-            else:
-                row["stimulus_id"] = ["image" + "_".join(str(int(s)) for s in shown) if len(shown) else "gray"]
+            row["stimulus_id"] = [_stimulus_id(pres, shown, frames, members is not None)]
         row["stimulus_id"] = [str(row["stimulus_id"][0])]
         row["trial_frames"] = [n]
         row["start_time_s"] = [float(starts[j])]
         log.keep()
-        yield session_dataset(
-            frames=arrays["frames"],
-            responses=arrays["responses"],
-            running_speed=arrays["running_speed"],
-            pupil_diameter=arrays["pupil_diameter"],
-            pupil_center=arrays["pupil_center"],
-            trials=row,
-            neurons=neurons,
-            attrs=attrs,
-            frame_coords={"image_index": idx},
-            canonical=False,
-        )
+        yield session_dataset(**arrays, trials=row, neurons=neurons, attrs=attrs, frame_coords=cond, canonical=False)
     log.log()
     provenance.update(log.as_dict())
     yield xr.Dataset(attrs={"provenance": json.dumps(provenance)})
+
+
+def _behavior_arrays(series: dict, t: np.ndarray, where: str, running_scale: float, pupil_kind: str) -> dict:
+    """Running speed (cm/s), pupil diameter and centre at times ``t``; an absent channel is a
+    constant (0), which every consumer treats as not recorded (see ``absent_behavior``)."""
+    n = len(t)
+    out = {"running_speed": np.zeros(n, np.float32), "pupil_diameter": np.zeros(n, np.float32),
+           "pupil_center": np.zeros((n, 2), np.float32)}
+    if "running" in series:
+        out["running_speed"] = series["running"].at(t, where).reshape(n) * running_scale
+    if "pupil" in series:
+        p = series["pupil"].at(t, where).reshape(n)
+        out["pupil_diameter"] = {"area": 2 * np.sqrt(np.maximum(p, 0) / np.pi), "radius": 2 * p,
+                                 "diameter": p}[pupil_kind].astype(np.float32)
+    if "eye" in series:
+        out["pupil_center"] = series["eye"].at(t, where)[:, :2]
+    return out
+
+
+def _stimulus_id(pres: Presentations, shown: np.ndarray, frames: np.ndarray, from_presentations: bool) -> str:
+    """One presentation: its table and parameters (equal ids = repeats); else a digest of the frames."""
+    if from_presentations and len(shown) == 1:
+        k = int(shown[0])
+        tab = pres.tables[int(pres.table[k])]
+        if tab.kind.name == "natural_scenes":
+            idx = tab.params["image_index"][int(pres.row[k])]
+            return f"image{int(idx)}" if np.isfinite(idx) else "gray"
+        params = "_".join(f"{name}={v[int(pres.row[k])]:g}" for name, v in sorted(tab.params.items()))
+        return f"{tab.kind.name}:{params}"
+    if from_presentations and len(shown) == 0:
+        return "gray"
+    return hashlib.sha1(frames.tobytes()).hexdigest()[:12]
 
 
 def read_nwb(path: str | os.PathLike, **kwargs) -> xr.Dataset:
