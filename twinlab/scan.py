@@ -245,6 +245,7 @@ def _run_batch(responder, trials, idx, table, config, dev, pre, med, noise, gen)
     ds.attrs.update({k: v for k, v in trials[0].attrs.items() if isinstance(v, (str, int, float))})
     ds.attrs.update(
         responder=str(getattr(responder, "description", type(responder).__name__)),
+        mouse_id=str(getattr(responder, "mouse_id", "") or ""), session_id=str(getattr(responder, "session", "") or ""),
         behavior=config.behavior, noise=int(noise), repeats=config.repeats, preroll_s=config.preroll_s,
         frame_rate_hz=float(responder.frame_rate_hz), scan_seed=config.seed,
         stimulus_spec=trials[0].attrs.get("spec", ""),
