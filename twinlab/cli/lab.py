@@ -24,8 +24,9 @@ from . import friendly, main
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(), help="Scan store (.zarr or .nc).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def scan(stimulus_name, overrides, model, mouse, neurons, repeats, behavior, noise, device, seed, out) -> None:
+def scan(stimulus_name, overrides, model, mouse, neurons, repeats, behavior, noise, device, seed, out, quiet) -> None:
     """Show a stimulus to a twin (or a virtual mouse) and record its responses."""
     from ..scan import ScanConfig, iter_scan, neuron_table, select_neurons
     from ..responders import load_responder
@@ -44,8 +45,9 @@ def scan(stimulus_name, overrides, model, mouse, neurons, repeats, behavior, noi
         stimulus = resolve_spec(stimulus_name, overrides)
     responder = load_responder(model, mouse)
     idx = select_neurons(neuron_table(responder), neurons)
-    write_chunks(iter_scan(responder, stimulus, config, idx), out, dim="frame")
-    click.echo(f"wrote {out}", err=True)
+    write_chunks(iter_scan(responder, stimulus, config, idx, progress=not quiet), out, dim="frame")
+    if not quiet:
+        click.echo(f"wrote {out}", err=True)
 
 
 @main.command()
