@@ -49,7 +49,6 @@ __all__ = [
     "iter_sensorium",
     "neuron_table",
     "open_session",
-    "read_allen_natural_scenes",
     "read_nwb",
     "read_sensorium",
     "session_dataset",
@@ -72,7 +71,6 @@ _LAZY = {
     "read_nwb": "nwb",
     "iter_nwb": "nwb",
     "import_nwb": "nwb",
-    "read_allen_natural_scenes": "allen",
     "session_summary": "info",
     "summarize": "info",
 }
