@@ -1,4 +1,4 @@
-"""``twinlab import sensorium|nwb`` and ``twinlab info``: recordings into session stores."""
+"""``twinlab import sensorium|nwb|images``, ``twinlab export nwb`` and ``twinlab info``: recordings in and out."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ def _frame_size(text):
 @import_.command("nwb")
 @click.argument("file", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Session store to write (.zarr, or .nc for small ones).")
-@click.option("--frame-rate", "frame_rate_hz", default=30.0, show_default=True, help="Frame rate of the session (Hz).")
+@click.option("--frame-rate", "frame_rate_hz", default=None, type=float,
+              help="Frame rate of the session in Hz [default: the file's (stimulus_notes), else 30].")
 @click.option("--responses", default=None, help="Name or path of the RoiResponseSeries to use (default: deconvolved/events, else the first).")
 @click.option("--screen", "screen", multiple=True, metavar="KEY=VALUE",
               help="Monitor geometry (twinlab.Screen fields: width_cm, height_cm, distance_cm, ...) over the file's own.")
@@ -108,6 +109,25 @@ def import_nwb_cmd(file, out, frame_rate_hz, responses, screen, frame_size, tria
                    frame_size=_frame_size(frame_size), trial_s=trial_s, split_seed=split_seed, negative=negative,
                    domain=domain, max_gap=max_gap, progress=not quiet)
     click.echo(f"wrote {out}", err=True)
+
+
+@main.group("export")
+def export() -> None:
+    """Write session stores in standard formats (NWB)."""
+
+
+@export.command("nwb")
+@click.argument("session", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="NWB file to write (.nwb).")
+@click.option("--quiet", is_flag=True, help="No messages.")
+@friendly
+def export_nwb_cmd(session, out, quiet) -> None:
+    """Write a SESSION store (virtual or imported) as an NWB file that `twinlab import nwb` reads back unchanged."""
+    from ..data.nwb_export import export_nwb
+
+    export_nwb(session, out)
+    if not quiet:
+        click.echo(f"wrote {out}", err=True)
 
 
 @main.command()

@@ -278,20 +278,24 @@ def _stimulus(nwb, path: Path, screen: Screen, shape) -> Presentations:
                      "dots, natural_scenes in intervals, or an IndexSeries)")
 
 
-def _file_screen(nwb, path: Path, fr: float, screen: Screen | dict | None) -> Screen:
+def _notes(nwb) -> dict:
+    """The file's ``stimulus_notes`` as JSON (``{"screen": {...}, "twinlab": {...}}``), or {}."""
+    try:
+        notes = json.loads(getattr(nwb, "stimulus_notes", None) or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return notes if isinstance(notes, dict) else {}
+
+
+def _file_screen(nwb, path: Path, fr: float | None, screen: Screen | dict | None) -> Screen:
     """The monitor: ``screen`` as given, else the file's ``stimulus_notes`` JSON (``{"screen": {...}}``,
-    what :func:`twinlab.data.export_nwb` writes) updated by the ``screen`` overrides, else the default."""
+    what :func:`twinlab.data.export_nwb` writes) updated by the ``screen`` overrides, else the
+    default; the frame rate is ``fr``, else the file's, else 30 Hz."""
     if isinstance(screen, Screen):
         return screen
-    fields: dict = {}
-    notes = getattr(nwb, "stimulus_notes", None)
-    if notes:
-        try:
-            fields = dict(json.loads(notes).get("screen", {}))
-        except (TypeError, ValueError, AttributeError):
-            fields = {}
+    fields = dict(_notes(nwb).get("screen", {}) or {})
     fields.update(screen or {})
-    fields["frame_rate_hz"] = fr
+    fields["frame_rate_hz"] = fr or fields.get("frame_rate_hz", 30.0)
     known = {f.name for f in dataclasses.fields(Screen)}
     unknown = sorted(set(fields) - known)
     if unknown:
@@ -363,7 +367,7 @@ def _diameter_units(series, kind: str) -> str:
 def iter_nwb(
     path: str | os.PathLike,
     *,
-    frame_rate_hz: float = 30.0,
+    frame_rate_hz: float | None = None,
     responses: str | None = None,
     screen: Screen | dict | None = None,
     frame_size: tuple[int, int] | None = None,
@@ -380,7 +384,7 @@ def iter_nwb(
         raise InputError(f"{path}: no such file")
     if negative not in ("clip", "shift"):
         raise InputError(f"negative must be 'clip' or 'shift', got {negative!r}")
-    if not frame_rate_hz > 0:
+    if frame_rate_hz is not None and not frame_rate_hz > 0:
         raise InputError(f"frame_rate_hz must be positive, got {frame_rate_hz}")
     if max_gap < 0:
         raise InputError(f"max_gap must be >= 0, got {max_gap}")
@@ -423,13 +427,13 @@ def _behavior(nwb, path: Path) -> tuple[dict, dict, float, str]:
 
 
 def _iter_open(nwb, path, responses_name, screen, domain, settings) -> Iterator[xr.Dataset]:
-    fr = float(settings["frame_rate_hz"])
+    screen = _file_screen(nwb, path, settings["frame_rate_hz"], screen)
+    fr = settings["frame_rate_hz"] = float(screen.frame_rate_hz)
     rseries = _pick_responses(nwb, path, responses_name)
     resp = _Series(rseries, path, _path_of(rseries))
     if len(rseries.data.shape) != 2:
         raise InputError(f"{path}: {resp.label} must be [time, roi], got shape {rseries.data.shape}")
     found, series, running_scale, pupil_kind = _behavior(nwb, path)
-    screen = _file_screen(nwb, path, fr, screen)
     pres = _stimulus(nwb, path, screen, settings["frame_size"])
     members = None
     if nwb.trials is not None and len(nwb.trials) > 0:
@@ -467,6 +471,8 @@ def _iter_open(nwb, path, responses_name, screen, domain, settings) -> Iterator[
         "pupil_center_units": str(found["eye"].unit) if found["eye"] is not None else "none (not recorded)",
         "pupil_diameter_units": _diameter_units(found["pupil"], pupil_kind),
         "absent_behavior": json.dumps(absent),
+        # a session exported by twinlab brings back its own attributes (sim_mouse, ...)
+        **{k: v for k, v in (_notes(nwb).get("twinlab", {}) or {}).get("attrs", {}).items() if isinstance(v, str)},
     }
     provenance = {
         "source": "NWB file",
@@ -500,7 +506,8 @@ def _iter_open(nwb, path, responses_name, screen, domain, settings) -> Iterator[
         arrays["responses"] = np.maximum(r + offset.astype(np.float32) if offset is not None else r, 0)
         row: dict[str, Any] = {name: [values[j]] for name, values in extra.items()}
         row["tier"] = [_tier(row["tier"][0], f"{path}: {trial_source} row {j}")]
-        shown = np.unique(cond["presentation"][cond["presentation"] >= 0])
+        on = cond.get("presentation", np.zeros(0, np.int64))
+        shown = np.unique(on[on >= 0])
         if "domain" not in row:
             row["domain"] = [domain or (pres.domain(int(shown[0])) if len(shown) else "gray")]
         if "stimulus_id" not in row:

@@ -58,6 +58,7 @@ BOOKKEEPING = frozenset({
 })
 SKIPPED_TABLES = frozenset({"trials", "epochs", "invalid_times"})
 INDEX_COLUMNS = ("image_index", "template_index", "frame")
+_FILL = {"f": np.nan, "i": -1, "u": 0, "b": False, "U": "", "O": ""}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Kind:
     required: tuple[tuple[str, ...], ...]  # each entry: aliases of one required parameter
     optional: tuple[tuple[str, ...], ...]
     hints: tuple[str, ...]  # words in a table name that say which kind it is
+    passthrough: bool = False  # further columns are per-frame conditions (twinlab's own export)
 
     def known(self) -> list[str]:
         return [a for group in self.required + self.optional for a in group]
@@ -84,6 +86,7 @@ KINDS = (
     Kind("dots", "gaussian_dots", (("x_deg", "dot_x_deg"), ("y_deg", "dot_y_deg"), ("polarity", "color")),
          (("sigma_deg", "size_deg"), ("contrast",)), ("sparse_noise", "dot", "spot")),
     Kind("natural_scenes", "natural_image", (INDEX_COLUMNS,), (), ("scene", "image", "natural")),
+    Kind("twinlab_frames", "unknown", (("frame",),), (), ("twinlab_frames",), passthrough=True),
 )
 
 
@@ -125,6 +128,7 @@ def _kind_of(name: str, colnames: set[str], where: str) -> Kind | None:
     by_name = [k for k in fits if any(h in name.lower() for h in k.hints)]
     if by_name:
         return by_name[0]
+    fits = [k for k in fits if not k.passthrough]
     if fits:
         return fits[0]
     if not params:
@@ -159,7 +163,8 @@ class _Table:
     def __init__(self, name: str, table, kind: Kind, templates: dict[str, np.ndarray], where: str):
         self.name, self.kind, self.where = name, kind, where
         cols = {c: _column(table, c) for c in table.colnames if c not in ("start_time", "stop_time")}
-        unknown = sorted(set(cols) - set(kind.known()) - BOOKKEEPING)
+        self.extra = {c: v for c, v in cols.items() if c != "frame"} if kind.passthrough else {}
+        unknown = sorted(set(cols) - set(kind.known()) - BOOKKEEPING - set(self.extra))
         if unknown:
             raise InputError(f"{where}: unknown column(s) {unknown} for a {kind.name} table; "
                              f"known: {', '.join(kind.known())} (and bookkeeping: {', '.join(sorted(BOOKKEEPING))})")
@@ -170,9 +175,9 @@ class _Table:
             raise InputError(f"{where}: row {k} stops at {self.stop[k]:g} s, not after its start {self.start[k]:g} s")
         n = len(self.start)
         p: dict[str, np.ndarray] = {}
-        if kind.name == "natural_scenes":
+        if kind.name in ("natural_scenes", "twinlab_frames"):
             col, idx = _pick(cols, INDEX_COLUMNS)
-            tname = next(iter(templates), None)
+            tname = name if name in templates else next(iter(templates), None)
             for c in ("stimulus_template", "template"):
                 if c in cols:
                     tname = str(cols[c][0])
@@ -235,8 +240,11 @@ class Presentations:
         order = np.argsort(start, kind="stable")
         self.start, self.stop, self.table, self.row = start[order], stop[order], table[order], row[order]
         self.gray = np.concatenate([t.gray for t in tables])[order]
-        self.names = sorted({k for t in tables for k in t.params})
-        self._images = {i: _resize(t.images, self.shape) for i, t in enumerate(tables) if t.kind.name == "natural_scenes"}
+        # twinlab's own export carries its per-frame conditions; nothing is derived for it
+        self.own = all(t.kind.passthrough for t in tables)
+        self.names = [] if self.own else sorted({k for t in tables for k in t.params})
+        self.extra = {k: v.dtype for t in tables for k, v in t.extra.items()}
+        self._images = {i: _resize(t.images, self.shape) for i, t in enumerate(tables) if hasattr(t, "images")}
 
     def domain(self, k: int) -> str:
         return self.tables[int(self.table[k])].kind.domain
@@ -254,6 +262,7 @@ class Presentations:
         k = self.index_at(t)
         frames = np.full((len(t), *self.shape), GRAY, dtype=np.float32)
         cond = {name: np.full(len(t), np.nan) for name in self.names}
+        cond.update({name: np.full(len(t), _FILL.get(dt.kind, np.nan), dtype=dt) for name, dt in self.extra.items()})
         runs = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
         for a, b in zip(runs, np.r_[runs[1:], len(t)]):
             p = int(k[a])
@@ -261,10 +270,15 @@ class Presentations:
                 continue
             tab, r = self.tables[int(self.table[p])], int(self.row[p])
             for name, values in tab.params.items():
+                if name in cond:
+                    cond[name][a:b] = values[r]
+            for name, values in tab.extra.items():
                 cond[name][a:b] = values[r]
             if self.gray[p]:
                 continue
             frames[a:b] = self._draw(tab, int(self.table[p]), r, b - a, float(t[a] - self.start[p]))
+        if self.own:
+            return frames, cond
         cond["presentation"] = np.where(k >= 0, k, -1).astype(np.int64)
         cond["blank"] = (k < 0) | self.gray[np.clip(k, 0, None)]
         if "image_index" in cond:
@@ -276,7 +290,7 @@ class Presentations:
     def _draw(self, tab: _Table, ti: int, r: int, n: int, offset_s: float) -> np.ndarray:
         p = {name: float(v[r]) for name, v in tab.params.items()}
         rng = np.random.default_rng(0)  # the families draw nothing random once a row is fixed
-        if tab.kind.name == "natural_scenes":
+        if hasattr(tab, "images"):
             return np.broadcast_to(self._images[ti][int(p["image_index"])], (n, *self.shape))
         if tab.kind.name == "dots":
             spec = GaussianDotsSpec(sigma_deg=p["sigma_deg"], contrast=p["contrast"], screen=self.screen,
