@@ -33,7 +33,7 @@ def _log_lines():
 
 @main.group("import")
 def import_() -> None:
-    """Convert recordings (Sensorium 2023 folders, NWB files) into session stores."""
+    """Convert recordings (Sensorium 2023 folders, NWB files, static-image data sets) into session stores."""
 
 
 @import_.command("sensorium")
@@ -109,6 +109,41 @@ def import_nwb_cmd(file, out, frame_rate_hz, responses, screen, frame_size, tria
                    frame_size=_frame_size(frame_size), trial_s=trial_s, split_seed=split_seed, negative=negative,
                    domain=domain, max_gap=max_gap, progress=not quiet)
     click.echo(f"wrote {out}", err=True)
+
+
+@import_.command("images")
+@click.option("--images", "images", required=True, type=click.Path(),
+              help="A .npy of images [n, height, width(, 3)] (8-bit or 0-1 floats) or a folder of image files.")
+@click.option("--responses", required=True, type=click.Path(),
+              help="A .npy [n_images, repeats, neurons]: one response per presentation, NaN for a missing repeat.")
+@click.option("--out", required=True, type=click.Path(), help="Session store to write (.zarr, or .nc for small ones).")
+@click.option("--width-deg", required=True, type=float, help="Visual angle the images spanned horizontally (degrees).")
+@click.option("--height-deg", required=True, type=float, help="Visual angle the images spanned vertically (degrees).")
+@click.option("--distance-cm", default=15.0, show_default=True, help="Eye-to-monitor distance (cm).")
+@click.option("--image-s", default=0.5, show_default=True, help="How long each image was shown (seconds): the trial length.")
+@click.option("--frame-rate", "frame_rate_hz", default=30.0, show_default=True, help="Frame rate of the session (Hz).")
+@click.option("--frame-size", default=None, metavar="HxW", help="Render grid in pixels [default: the images' size].")
+@click.option("--response-lag-s", default=0.0, show_default=True,
+              help="Where the data set's response window starts after image onset (seconds; recorded).")
+@click.option("--response-window-s", default=None, type=float,
+              help="Length of the data set's response window (seconds; recorded) [default: --image-s].")
+@click.option("--split-seed", default=0, show_default=True, help="Seed of the 80/10/10 split of the images into tiers.")
+@click.option("--mouse-id", default="unknown", show_default=True, help="Who was recorded.")
+@click.option("--session-id", default="images", show_default=True, help="Name of the session.")
+@click.option("--area", default="unknown", show_default=True, help="Visual area of the neurons.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly
+def import_images_cmd(images, responses, out, width_deg, height_deg, distance_cm, image_s, frame_rate_hz, frame_size,
+                      response_lag_s, response_window_s, split_seed, mouse_id, session_id, area, quiet) -> None:
+    """Convert a static-image recording (images + one response per presentation) into a session store."""
+    from ..data.images import import_images
+
+    import_images(images, responses, out, width_deg=width_deg, height_deg=height_deg, distance_cm=distance_cm,
+                  image_s=image_s, frame_rate_hz=frame_rate_hz, frame_size=_frame_size(frame_size),
+                  response_lag_s=response_lag_s, response_window_s=response_window_s, split_seed=split_seed,
+                  mouse_id=mouse_id, session_id=session_id, area=area, progress=not quiet)
+    if not quiet:
+        click.echo(f"wrote {out}", err=True)
 
 
 @main.group("export")

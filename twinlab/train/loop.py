@@ -333,12 +333,14 @@ def _datasets(spec: RunSpec, stores: list[Path], device: torch.device):
     if mode == "device" and device.type != "cuda":
         mode = "cpu"
     cls = PreloadedClips if mode in ("cpu", "device") else ClipDataset
-    train = cls(stores, clip_frames=cfg.clip_frames, tier="train", random_offsets=True, seed=cfg.seed)
+    train = cls(stores, clip_frames=cfg.clip_frames, tier="train", random_offsets=True, seed=cfg.seed,
+                min_clip_frames=cfg.burn_in + 1)
     items, minutes = select_minutes(train, cfg.train_minutes)
     val = None
     if cfg.validate_every > 0:
         try:
-            val = ClipDataset(stores, clip_frames=cfg.clip_frames, tier="validation", random_offsets=False, seed=cfg.seed)
+            val = ClipDataset(stores, clip_frames=cfg.clip_frames, tier="validation", random_offsets=False, seed=cfg.seed,
+                              min_clip_frames=cfg.burn_in + 1)
         except InputError:
             val = None  # no validation trials long enough: validation is skipped
     return train, items, minutes, val, mode
