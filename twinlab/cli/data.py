@@ -40,7 +40,8 @@ def import_() -> None:
 @click.argument("folder", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Session store to write (.zarr, or .nc for small ones).")
 @click.option("--area", default="unknown", show_default=True, help="Area of the neurons if meta/neurons/area.npy is absent.")
-@click.option("--max-gap", default=10, show_default=True, help="Longest eye-tracking gap (frames) to interpolate.")
+@click.option("--max-gap", default=10, show_default=True,
+              help="Longest eye-tracking gap to interpolate, in frames (10 frames = 0.33 s at 30 Hz).")
 @click.option("--drop-bad-trials", is_flag=True, help="Drop trials with an all-NaN behaviour channel instead of failing.")
 @click.option("--allow-pickle", is_flag=True, help="Read label files stored as pickled objects (only from trusted folders).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -96,7 +97,8 @@ def _frame_size(text):
 @click.option("--negative", type=click.Choice(["clip", "shift"]), default="clip", show_default=True,
               help="Negative responses (dF/F): set to 0, or shift each neuron by its minimum.")
 @click.option("--domain", default=None, help="Stimulus domain of every trial [default: from the trials table or the presentation tables].")
-@click.option("--max-gap", default=10, show_default=True, help="Longest eye-tracking gap (frames) to interpolate.")
+@click.option("--max-gap", default=10, show_default=True,
+              help="Longest eye-tracking gap to interpolate, in frames (10 frames = 0.33 s at 30 Hz).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
 def import_nwb_cmd(file, out, frame_rate_hz, responses, screen, frame_size, trial_s, split_seed, negative, domain, max_gap,
@@ -167,8 +169,9 @@ def export_nwb_cmd(session, out, quiet) -> None:
 
 @main.command()
 @click.argument("stores", nargs=-1, required=True, type=click.Path())
+@click.option("--quiet", is_flag=True, help="Accepted for symmetry: info writes nothing but its summary (stdout).")
 @friendly
-def info(stores) -> None:
+def info(stores, quiet) -> None:
     """Summarise session STORES: mice, neurons per area, minutes per tier and domain, behaviour."""
     from ..data.info import summarize
 
