@@ -48,3 +48,16 @@ def test_export_validates_and_imports_back_unchanged(virtual_session, tmp_path):
 def test_export_refuses_a_bad_target(virtual_session, tmp_path):
     res = CliRunner().invoke(main, ["export", "nwb", str(virtual_session), "--out", str(tmp_path / "x.h5")])
     assert res.exit_code == 2 and "must end in .nwb" in res.output and not (tmp_path / "x.h5").exists()
+
+
+def test_stores_are_consolidated_and_labelled(virtual_session):
+    import warnings
+
+    import xarray as xr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "failed to open with consolidated metadata" warning
+        ds = xr.open_zarr(virtual_session)
+    unlabelled = [n for n in ds.variables if not {"units", "long_name"} <= set(ds[n].attrs)]
+    assert unlabelled == []
+    assert ds.running_speed.attrs["units"] == "cm/s" and ds.direction_deg.attrs["units"] == "degree"

@@ -19,7 +19,8 @@ class _EchoHandler(logging.Handler):
 
 @contextlib.contextmanager
 def _log_lines():
-    """Show the importers' log line (trials kept and dropped) while a command runs."""
+    """Show the importers' log line (trials kept and dropped) while a command runs (a result:
+    shown with --quiet too, which silences progress only)."""
     log = logging.getLogger("twinlab.data")
     handler, level = _EchoHandler(), log.level
     log.addHandler(handler)

@@ -25,8 +25,8 @@ def stimulus(name, overrides, out, preview, list_, show_spec, quiet) -> None:
     """Render stimulus NAME (a preset in stimuli/, a family, or a .toml file)."""
     from .. import stimuli
     from ..figures import preview as make_preview
-    from ..stimuli.io import NC_WARN_BYTES, load_stimulus, save_stimulus, stimulus_size
-    from ..storage import check_writable
+    from ..stimuli.io import NC_LIMIT_BYTES, NC_WARN_BYTES, load_stimulus, save_stimulus, stimulus_size
+    from ..storage import check_writable, output_format
 
     if list_:
         for p in stimuli.preset_names():
@@ -49,7 +49,9 @@ def stimulus(name, overrides, out, preview, list_, show_spec, quiet) -> None:
         size = stimulus_size(spec)
         what = (f"{size['trials']} trials, {size['frames']} frames of {size['height_px']} x {size['width_px']} px "
                 f"({size['seconds']:.1f} s at {spec.frame_rate_hz:g} Hz, {size['bytes'] / 2**20:.0f} MiB)")
-        if str(out).endswith(".nc") and size["bytes"] > NC_WARN_BYTES:
+        output_format(out)
+        check_writable(out)
+        if str(out).endswith(".nc") and NC_WARN_BYTES < size["bytes"] <= NC_LIMIT_BYTES:
             say(f"warning: {out} will hold {size['bytes'] / 2**20:.0f} MiB of frames, gathered in memory before "
                 "writing; a .zarr store streams trial by trial")
         save_stimulus(spec, out, progress=not quiet)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..units import label
+
 __all__ = ["label_tuning", "LABELS"]
 
 _DEG = "degree"
@@ -60,9 +62,4 @@ def label_tuning(ds: xr.Dataset) -> xr.Dataset:
         if len(np.unique(ids)) == len(ids):
             ds = ds.assign_coords(neuron=("neuron", ids))
             ds.neuron.attrs.update(units=_NONE, long_name="neuron (indexed by unit_id)")
-    for name in ds.variables:
-        if name in LABELS:
-            units, long_name = LABELS[name]
-            ds[name].attrs.setdefault("units", units)
-            ds[name].attrs.setdefault("long_name", long_name)
-    return ds
+    return label(ds, LABELS)
