@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from handmade_recordings import plane_segmentation
 
 from twinlab.cli import main
 from twinlab.data import read_nwb
@@ -20,20 +21,12 @@ def _file(path, tables: dict, *, responses: bool = True, images=None, notes=None
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.epoch import TimeIntervals
     from pynwb.image import ImageSeries
-    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
+    from pynwb.ophys import DfOverF, RoiResponseSeries
 
     nwb = NWBFile(session_description="t", identifier="t1", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc),
                   stimulus_notes=notes)
     if responses:
-        device = nwb.create_device(name="scope")
-        plane = nwb.create_imaging_plane(name="plane", optical_channel=OpticalChannel(name="g", description="g",
-                                                                                       emission_lambda=520.0),
-                                         description="p", device=device, excitation_lambda=920.0, indicator="G",
-                                         location="VISp")
-        ophys = nwb.create_processing_module(name="ophys", description="ophys")
-        seg = ImageSegmentation()
-        ophys.add(seg)
-        ps = seg.create_plane_segmentation(name="rois", description="rois", imaging_plane=plane)
+        ophys, ps = plane_segmentation(nwb)
         for k in range(3):
             ps.add_roi(image_mask=np.eye(4)[k : k + 1].repeat(4, 0))
         region = ps.create_roi_table_region(region=[0, 1, 2], description="all")

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from handmade_recordings import plane_segmentation
 
 from twinlab.scan import ScanConfig, scan
 from twinlab.stimuli import GaborSpec, GaussianDotsSpec, plan
@@ -46,7 +47,7 @@ def write_virtual_mouse_nwb(path: Path, mouse, *, seed: int = 0, repeats: int = 
     from pynwb.behavior import BehavioralTimeSeries, EyeTracking, PupilTracking, SpatialSeries
     from pynwb.epoch import TimeIntervals
     from pynwb.file import Subject
-    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
+    from pynwb.ophys import DfOverF, RoiResponseSeries
 
     rng = np.random.default_rng(seed)
     parts, t = [], T0_S
@@ -69,16 +70,7 @@ def write_virtual_mouse_nwb(path: Path, mouse, *, seed: int = 0, repeats: int = 
                   subject=Subject(subject_id=mouse.mouse_id, species="Mus musculus"),
                   stimulus_notes=json.dumps({"screen": {k: v for k, v in mouse.nominal_screen.to_dict().items()
                                                         if k != "frame_rate_hz"}}))
-    device = nwb.create_device(name="2p")
-    plane = nwb.create_imaging_plane(name="plane", optical_channel=OpticalChannel(name="g", description="green", emission_lambda=520.0),
-                                     description="L2/3", device=device, excitation_lambda=920.0, indicator="GCaMP6s",
-                                     location="VISp")
-    ophys = nwb.create_processing_module(name="ophys", description="two-photon")
-    seg = ImageSegmentation()
-    ophys.add(seg)
-    ps = seg.create_plane_segmentation(name="rois", description="cells", imaging_plane=plane)
-    ps.add_column(name="area", description="visual area")
-    ps.add_column(name="depth_um", description="depth below pia")
+    ophys, ps = plane_segmentation(nwb, ("area", "depth_um"))
     table = mouse.neurons
     for k in range(mouse.n_neurons):
         mask = np.zeros((4, 4))

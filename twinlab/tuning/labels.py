@@ -2,7 +2,7 @@
 
 In: a tuning Dataset (from :func:`twinlab.tuning.measure_tuning` or
 :func:`twinlab.tuning.session_tuning`). Out: the same with ``units`` and ``long_name`` on
-every variable and coordinate it knows, and ``neuron`` indexed by ``unit_id`` (so
+every variable and coordinate (its own names, then :mod:`twinlab.units`), and ``neuron`` indexed by ``unit_id`` (so
 ``ds.sel(neuron=unit)`` picks a unit by its id).
 """
 
@@ -46,12 +46,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "rf_fit_ok": (_NONE, "whether the 2D Gaussian fit is usable"),
     "orientation_selective": (_NONE, "orientation selective (as provided)"),
     "direction_selective": (_NONE, "direction selective (as provided)"),
-    "direction_deg": (_DEG, "drift direction (counter-clockwise from rightward)"),
-    "unit_id": (_NONE, "unit id of the recording"),
-    "depth_um": ("um", "depth below the pia"),
-    "cortex_x_um": ("um", "position in the cortical surface, x"),
-    "cortex_y_um": ("um", "position in the cortical surface, y"),
-    "area": (_NONE, "visual area"),
 }
 
 

@@ -7,9 +7,6 @@ twin with what the mouse saw -> compare-tuning. The in-vivo side must recover th
 preferred orientations and receptive fields; a mismatched mouse is refused.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -20,9 +17,7 @@ from twinlab.data import open_session
 from twinlab.sim import VirtualMouse
 from twinlab.stimuli import generate
 from twinlab.tuning import angular_difference
-
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from virtual_nwb import stimulus_specs, write_virtual_mouse_nwb  # noqa: E402
+from virtual_nwb import stimulus_specs, write_virtual_mouse_nwb
 
 
 def _run(*args):
