@@ -9,7 +9,7 @@ import pytest
 from handmade_recordings import write_nwb
 
 from twinlab.data import read_nwb
-from twinlab.data.nwb import split_tiers
+from twinlab.data.splits import split_tiers
 from twinlab.errors import InputError
 
 FR = 30.0

@@ -17,7 +17,7 @@ own size) and holding its response on every frame; presentations run image by im
 by repeat (``stimulus_id`` = ``image<i>``, ``repeat`` = the repeat index). Missing repeats
 are left out and counted in the provenance. Tiers are drawn per image (all repeats of an
 image share one tier, so the test tier has repeats for CC_norm) by
-:func:`twinlab.data.nwb.split_tiers` with ``split_seed``, unless ``tiers`` gives one per
+:func:`twinlab.data.splits.split_tiers` with ``split_seed``, unless ``tiers`` gives one per
 image. Behaviour is not recorded (``absent_behavior``). ``response_lag_s`` and
 ``response_window_s`` record where after onset the data set measured each response.
 """
@@ -35,7 +35,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..geometry import Screen
-from .nwb import split_tiers
+from .splits import split_tiers
 from .session import concat_trials, session_dataset, write_session
 
 __all__ = ["read_images", "iter_images", "import_images", "load_images", "rgb_to_luminance", "LUMA"]
@@ -152,7 +152,7 @@ def iter_images(
     imgs = _resize(imgs, shape)
     if tiers is None:
         per_image = split_tiers(len(imgs), split_seed)
-        tier_source = f"seeded split over images (twinlab.data.nwb.split_tiers, seed {split_seed})"
+        tier_source = f"seeded split over images (twinlab.data.splits.split_tiers, seed {split_seed})"
     else:
         per_image = np.asarray(tiers, dtype=str)
         if len(per_image) != len(imgs):
