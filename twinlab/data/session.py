@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..geometry import Screen
-from ..storage import atomic_output, check_writable, output_format
+from ..storage import atomic_output, check_writable, consolidate, output_format
+from ..units import label
 
 __all__ = [
     "FORMAT_VERSION",
@@ -362,6 +363,8 @@ class _Assembler:
             out[name].attrs.update({kk: vv for kk, vv in part[name].attrs.items() if kk != "_FillValue"})
             if name in VAR_UNITS:
                 out[name].attrs.setdefault("units", VAR_UNITS[name])
+        for name in ("pupil_diameter", "pupil_center"):
+            out[name].attrs.setdefault("units", str(self.attrs.get(f"{name}_units", "unknown")))
         new = []
         for name, var in part.variables.items():
             if name in FRAME_VARS or name in DERIVED_FRAME_COORDS or name == "frame":
@@ -385,7 +388,7 @@ class _Assembler:
                 self._fill_extra(out, name, extra, n)
         self.trials.append(row)
         self.n_frames += n
-        return out, new
+        return label(out), new
 
     def _fill_extra(self, out: xr.Dataset, name: str, extra: _Extra, n: int) -> None:
         shape = [n if d == "frame" else out.sizes[d] for d in extra.dims]
@@ -405,7 +408,7 @@ class _Assembler:
             out.coords[name] = (extra.dims, values)
         else:
             out[name] = (extra.dims, values)
-        return out
+        return label(out)
 
     def _check_attrs(self, where: str) -> None:
         for key in REQUIRED_ATTRS:
@@ -497,7 +500,7 @@ class _Assembler:
             fill = _fill_value(dtype)
             values = np.array([t.get(name, fill) for t in self.trials], dtype=dtype)
             cols[name] = ("trial", _plain(values))
-        return xr.Dataset(coords=cols)
+        return label(xr.Dataset(coords=cols))
 
     def final_attrs(self) -> dict[str, Any]:
         attrs = {k: v for k, v in self.attrs.items() if k not in ("statistics", "format_version")}
@@ -548,7 +551,7 @@ def _neuron_table(part: xr.Dataset, n: int, where: str) -> xr.Dataset:
     out = xr.Dataset(coords=cols)
     if "neuron" in part.coords:
         out = out.assign_coords(neuron=part["neuron"].values)
-    return out
+    return label(out)
 
 
 def _split_trials(ds: xr.Dataset, source: str) -> Iterator[xr.Dataset]:
@@ -674,7 +677,7 @@ def _write_zarr(asm: _Assembler, data, tmp: Path) -> None:
         if chunk is None:
             chunk = out.sizes["frame"]
             first = xr.merge([out, asm.neurons], compat="override", join="override")
-            first = first.assign_coords(eye_axis=_eye_axis())
+            first = label(first.assign_coords(eye_axis=_eye_axis()))
             first.attrs = {}
             first.to_zarr(tmp, mode="w", consolidated=False, encoding=_encoding(first, chunk), write_empty_chunks=True)
             continue
@@ -698,6 +701,7 @@ def _write_zarr(asm: _Assembler, data, tmp: Path) -> None:
     attrs = asm.final_attrs()
     attrs["coordinates"] = " ".join(sorted(coords))
     group.attrs.update(attrs)
+    consolidate(tmp)
 
 
 def _inner_chunk(frames: int) -> int | None:
@@ -949,4 +953,5 @@ def session_statistics(source: str | os.PathLike | xr.Dataset, *, recompute: boo
         import zarr
 
         zarr.open_group(str(path), mode="r+").attrs["statistics"] = json.dumps(stats)
+        consolidate(path)  # the consolidated copy of the attributes must not go stale
     return stats

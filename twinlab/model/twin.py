@@ -418,6 +418,7 @@ class TwinResponder:
         self.session = session
         info = twin.session_info(session)
         self.neurons: pd.DataFrame = info.neurons
+        self.mouse_id: str = info.mouse_id
         self.screen: Screen = info.screen
         self.frame_rate_hz: float = info.screen.frame_rate_hz
 
