@@ -6,7 +6,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Literal, Optional, Union
+from typing import Literal, Optional
 
 import pytest
 
@@ -63,8 +63,8 @@ class Outer:
     name: str = "s"
     many: tuple[float, ...] = (1.0, 2.0)
     pair: tuple[int, str] = (0, "a")
-    maybe: Optional[int] = None
-    either: Union[int, str] = 3
+    maybe: Optional[int] = None  # noqa: UP045 - typing.Optional, as well as the | form below
+    either: int | str = 3
     mode: Literal["fast", "slow"] = "fast"
     inner: Inner = field(default_factory=lambda: Inner(a=7, b="seven"))
     inners: tuple[Inner, ...] = ()

@@ -98,7 +98,7 @@ def read_toml(text: str, where: str) -> dict:
 # -- coercion by type hint ------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -170,10 +170,8 @@ def coerce(tp: Any, value: Any, where: str, name: str, default: Any = dataclasse
     elif tp is str:
         if isinstance(value, str):
             return value
-    elif tp is Any or tp is object or not isinstance(tp, type):
-        return value
-    elif isinstance(value, tp):
-        return value
+    elif tp is Any or not isinstance(tp, type) or isinstance(value, tp):
+        return value  # Any, an unparameterised hint, or a value already of its class
     raise bad
 
 

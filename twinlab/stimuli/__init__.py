@@ -12,18 +12,16 @@ coordinates (see :mod:`twinlab.stimuli.base` for the schema).
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Mapping
-
 import json
+from typing import Iterable, Iterator, Mapping
 
 import xarray as xr
 
 from ..errors import InputError
 from ..settings import PresetKind
 from . import gabor, gaussian_dots, natural, pink_noise, rdk, sensorium_gabor
-from .base import Canvas, Family, StimulusSpec
+from .base import Canvas, Family, StimulusSpec, make_plan
 from .base import iter_trials as _iter_trials
-from .base import make_plan
 from .gabor import GaborSpec
 from .gaussian_dots import GaussianDotsSpec
 from .natural import NaturalImagesSpec, NaturalMoviesSpec
