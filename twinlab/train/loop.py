@@ -58,10 +58,11 @@ from ..data import ClipDataset, open_session
 from ..errors import InputError
 from ..model import SessionInfo, Twin, TwinConfig, config_from_dict, load_weights, poisson_nll, read_header, resolve_config
 from ..model.checkpoint import save_checkpoint
-from ..storage import atomic_output
+from ..storage import atomic_output, claim
 from .batches import BatchPlan, DeviceSource, LoaderSource, PreloadedClips, StepSampler, fit_frames, select_minutes, store_bytes
 from .config import TrainConfig, train_config_from_dict
 from .evaluate import session_key
+from .guards import FiniteGuard
 from .distributed import (DistInfo, all_reduce_mean, barrier, env_world, init_distributed, pick_device, ranks_agree, shutdown,
                           wrap_model)
 from .schedule import Schedule
@@ -406,8 +407,19 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
 
     ``interrupt_after``: stop abruptly once that many steps are done, as a kill would (tests).
     ``max_minutes`` overrides the config's wall-clock budget for this invocation.
+
+    The folder is claimed for the whole run (:func:`twinlab.storage.claim`): a second run
+    into it meanwhile is refused with one line. A NaN or infinite loss or gradient stops the
+    run with one line naming the step and session (:mod:`twinlab.train.guards`); no weights
+    are written after it, so ``--resume`` continues from the last good checkpoint.
     """
-    out = Path(out)
+    with claim(out):
+        return _run_claimed(spec, Path(out), resume=resume, progress=progress, evaluate=evaluate,
+                            interrupt_after=interrupt_after, max_minutes=max_minutes)
+
+
+def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, evaluate: bool,
+                 interrupt_after: int | None, max_minutes: float | None) -> RunResult:
     cfg = spec.config
     if spec.mode not in MODES:
         raise InputError(f"training mode must be one of {MODES}, got {spec.mode!r}")
@@ -515,6 +527,7 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
     stopped_early = False
     last_loss = float("nan")
     it = iter(source)
+    guard = FiniteGuard(device, str(out), dist=dist, log=log.info, last_checkpoint=start or None)
 
     def training_state(step_done: int) -> dict:
         return {"step": step_done, "epoch": step_done // cfg.iterations, "total_steps": total, "mode": spec.mode,
@@ -524,12 +537,15 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
                 "config": cfg.to_dict(), "minutes_used": minutes_used, "planned": planned}
 
     def checkpoint(step_done: int) -> None:
+        guard.check()  # never save weights that a non-finite step has touched
         if dist.is_main:
             save_state(out / "state.safetensors", twin, opt, training_state(step_done), names)
+        guard.last_checkpoint = step_done
         barrier(dist)
 
     def flush(step_done: int) -> None:
         nonlocal last_loss
+        guard.check()  # the loss is read here anyway: the queued non-finite flags come with it
         w = window
         if not w["n"]:
             return
@@ -560,6 +576,7 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
                 g["lr"] = sched(step)
             opt.zero_grad(set_to_none=True)
             ev = None
+            step_losses, step_keys = [], []
             for m in range(cfg.accumulate):
                 t0 = time.perf_counter()
                 batch = next(it)
@@ -579,10 +596,13 @@ def _loop(spec, out, twin, model, opt, sched, params, names, source, sampler, va
                     (loss / cfg.accumulate).backward()
                 window["loss"] += loss.detach()
                 window["n"] += 1
+                step_losses.append(loss.detach())
+                step_keys.append(key)
             if cfg.clip_mode == "agc":
                 adaptive_clip_(params, cfg.clip_value)
             elif cfg.clip_mode == "norm":
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_value)
+            guard.record(step + 1, step_keys, step_losses, params)
             opt.step()
             if ev is not None:
                 ev[1].record()
