@@ -29,6 +29,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .errors import InputError
+from .storage import load_part
 from .stimuli import StimulusSpec, iter_trials
 
 __all__ = ["ScanConfig", "scan", "iter_scan", "neuron_table", "select_neurons", "pick_device"]
@@ -203,7 +204,8 @@ def _trial_source(stimulus) -> tuple[Iterator[xr.Dataset], int]:
     trial = stimulus.trial.values
     starts = np.flatnonzero(np.r_[True, trial[1:] != trial[:-1]])
     ends = np.r_[starts[1:], len(trial)]
-    return (stimulus.isel(frame=slice(int(s), int(e))) for s, e in zip(starts, ends)), len(starts)
+    return ((load_part(stimulus.isel(frame=slice(int(s), int(e))), f"stimulus trial {k}")
+             for k, (s, e) in enumerate(zip(starts, ends))), len(starts))
 
 
 def _run_batch(responder, trials, idx, table, config, dev, pre, med, noise, gen) -> xr.Dataset:

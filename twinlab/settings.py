@@ -10,11 +10,14 @@ a config written down as a TOML preset (nested dataclasses as tables).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Mapping
 
 from .errors import InputError
 
-__all__ = ["build_dataclass", "coerce_value", "toml_value", "dataclass_to_toml"]
+__all__ = ["build_dataclass", "coerce_value", "toml_value", "dataclass_to_toml", "INT_LIMIT"]
+
+INT_LIMIT = 2**63  # integer settings fit in int64 (seeds, counts: what numpy and torch take)
 
 
 def coerce_value(name: str, value: Any, default: Any, where: str) -> Any:
@@ -24,13 +27,24 @@ def coerce_value(name: str, value: Any, default: Any, where: str) -> Any:
             raise bad
         return value
     if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if isinstance(value, float) and not (math.isfinite(value) and value == int(value)):
+            raise bad
+        if not -INT_LIMIT < int(value) < INT_LIMIT:
+            raise InputError(f"{where}: {name} = {value!r} is out of range (at most {INT_LIMIT - 1:.3g} in size)")
         return int(value)
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InputError(f"{where}: {name} = {value!r} is out of range") from None
+        # TOML spells nan and inf; no setting means either
+        if not math.isfinite(value):
+            raise InputError(f"{where}: {name} = {value!r} must be a finite number")
+        return value
     if isinstance(default, str):
         if not isinstance(value, str):
             raise bad

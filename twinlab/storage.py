@@ -45,7 +45,7 @@ import xarray as xr
 from .errors import InputError
 
 __all__ = ["FORMATS", "atomic_output", "check_writable", "claim", "write_dataset", "write_chunks", "open_dataset",
-           "load_dataset", "read_error", "remove_stale_temporaries"]
+           "load_dataset", "load_part", "read_error", "remove_stale_temporaries"]
 
 FORMATS = (".zarr", ".nc")
 
@@ -311,6 +311,8 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path} does not exist")
+    if path.suffix.lower() not in FORMATS:
+        raise InputError(f"{path}: expected a .zarr store or a .nc file, not {path.suffix or 'a name without suffix'!r}")
     try:
         if path.is_dir():
             return xr.open_zarr(path, consolidated=False)
@@ -320,13 +322,20 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
         raise InputError(f"{path}: not a readable zarr store or netCDF file ({type(e).__name__}: {msg})") from None
 
 
+def load_part(ds: xr.Dataset, what: str = "") -> xr.Dataset:
+    """``ds.load()`` (a lazily opened Dataset, or a selection of one); a read failure is one
+    InputError naming the file it came from (``encoding["source"]``) and ``what``."""
+    try:
+        return ds.load()
+    except Exception as e:  # noqa: BLE001 - whatever the codec raises, the file is damaged
+        raise read_error(ds.encoding.get("source") or ds.attrs.get("session_id") or "dataset", e, what) from None
+
+
 def load_dataset(path: str | os.PathLike) -> xr.Dataset:
     """:func:`open_dataset` and read every value into memory; a damaged chunk (checksum,
     truncation, undecodable bytes) or a missing array is one InputError naming the file."""
     ds = open_dataset(path)
     try:
-        return ds.load()
-    except Exception as e:  # noqa: BLE001 - whatever the codec raises, the file is damaged
-        raise read_error(path, e) from None
+        return load_part(ds)
     finally:
         ds.close()

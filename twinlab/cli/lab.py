@@ -54,12 +54,12 @@ def scan(stimulus_name, overrides, model, mouse, neurons, repeats, behavior, noi
 @friendly
 def tuning(scan_path, out, lag_frames) -> None:
     """Fit tuning (OSI/DSI/von Mises, or STA/SSI/Gaussian RF) to every neuron of a scan."""
-    from ..storage import check_writable, open_dataset, output_format, write_dataset
+    from ..storage import check_writable, load_dataset, output_format, write_dataset
     from ..tuning import measure_tuning
 
     output_format(out)
     check_writable(out)
-    result = measure_tuning(open_dataset(scan_path).load(), lag_frames=lag_frames)
+    result = measure_tuning(load_dataset(scan_path), lag_frames=lag_frames)
     write_dataset(result, out)
     unfit = result.attrs.get("n_unfit", 0)
     click.echo(f"wrote {out} ({result.sizes['neuron']} neurons, {unfit} without a usable fit)", err=True)

@@ -19,7 +19,7 @@ import xarray as xr
 from ..errors import InputError
 from ..geometry import Screen
 from .orientation import orientation_tuning
-from .responses import best_lag, direction_curve, presentation_images, presentations
+from .responses import best_lag, check_lag, direction_curve, presentation_images, presentations
 from .spatial import spatial_tuning
 
 __all__ = ["measure_tuning"]
@@ -40,7 +40,7 @@ def measure_tuning(scan: xr.Dataset, stimulus: xr.Dataset | None = None, lag_fra
     if resp.isnull().any():
         raise InputError("the scan's responses contain NaN")
     resp.attrs.setdefault("frame_rate_hz", scan.attrs.get("frame_rate_hz", 30.0))
-    lag = best_lag(resp) if lag_frames is None else int(lag_frames)
+    lag = best_lag(resp) if lag_frames is None else check_lag(resp, lag_frames)
     if "direction_deg" in scan.coords and np.isfinite(scan.direction_deg.values).any():
         out = orientation_tuning(direction_curve(resp, lag))
         out.attrs["analysis"] = "orientation"
