@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from .errors import InputError
 
-__all__ = ["build_dataclass", "coerce_value", "toml_value", "dataclass_to_toml", "INT_LIMIT"]
+__all__ = ["build_dataclass", "coerce_value", "check_number", "toml_value", "dataclass_to_toml", "INT_LIMIT"]
 
 INT_LIMIT = 2**63  # integer settings fit in int64 (seeds, counts: what numpy and torch take)
 
@@ -31,20 +31,11 @@ def coerce_value(name: str, value: Any, default: Any, where: str) -> Any:
             raise bad
         if isinstance(value, float) and not (math.isfinite(value) and value == int(value)):
             raise bad
-        if not -INT_LIMIT < int(value) < INT_LIMIT:
-            raise InputError(f"{where}: {name} = {value!r} is out of range (at most {INT_LIMIT - 1:.3g} in size)")
-        return int(value)
+        return int(check_number(value, f"{where}: {name}"))
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        try:
-            value = float(value)
-        except OverflowError:
-            raise InputError(f"{where}: {name} = {value!r} is out of range") from None
-        # TOML spells nan and inf; no setting means either
-        if not math.isfinite(value):
-            raise InputError(f"{where}: {name} = {value!r} must be a finite number")
-        return value
+        return float(check_number(value, f"{where}: {name}"))
     if isinstance(default, str):
         if not isinstance(value, str):
             raise bad
@@ -53,6 +44,17 @@ def coerce_value(name: str, value: Any, default: Any, where: str) -> Any:
         items = value if isinstance(value, (list, tuple)) else [value]
         return tuple(coerce_value(name, x, default[0], where) for x in items) if default else tuple(items)
     raise bad
+
+
+def check_number(value: int | float, where: str) -> int | float:
+    """``value`` unchanged if it is a finite number an int64 / float64 setting can hold; else
+    one line. TOML spells ``nan`` and ``inf`` and integers of any length; no setting means
+    either, and an integer beyond int64 overflows numpy and torch (seeds, counts)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{where} = {value!r} must be a finite number")
+    if isinstance(value, int) and not -INT_LIMIT < value < INT_LIMIT:
+        raise InputError(f"{where} = {str(value)[:24]}... is out of range (integers up to 2**63)")
+    return value
 
 
 def build_dataclass(cls: type, values: Mapping[str, Any], where: str):

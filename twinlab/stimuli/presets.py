@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
 from ..geometry import Screen
-from ..settings import toml_value
+from ..settings import check_number, toml_value
 from .base import Family, StimulusSpec
 
 __all__ = ["preset_names", "preset_path", "resolve_spec", "spec_from_dict", "parse_overrides"]
@@ -78,11 +78,11 @@ def _coerce(name: str, value: Any, default: Any, where: str) -> Any:
         if isinstance(default, int):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise TypeError
-            return int(value)
+            return int(check_number(value, f"{where}: {name}"))
         if isinstance(default, float):
             if isinstance(value, bool):
                 raise TypeError
-            return float(value)
+            return float(check_number(value, f"{where}: {name}"))
         if isinstance(default, tuple):
             items = value if isinstance(value, (list, tuple)) else [value]
             kind = type(default[0]) if default else None

@@ -421,6 +421,8 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
 def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, evaluate: bool,
                  interrupt_after: int | None, max_minutes: float | None) -> RunResult:
     cfg = spec.config
+    if max_minutes is not None and not max_minutes >= 0:
+        raise InputError(f"--max-minutes must be non-negative, got {max_minutes}")
     if spec.mode not in MODES:
         raise InputError(f"training mode must be one of {MODES}, got {spec.mode!r}")
     check_run_folder(out, resume)
@@ -741,7 +743,7 @@ def finetune(core: str | os.PathLike, store: str | os.PathLike | Sequence[str | 
     """
     config = config or TrainConfig()
     if minutes is not None:
-        if minutes <= 0:
+        if not minutes > 0:  # NaN too
             raise InputError(f"--minutes must be positive, got {minutes}")
         config = dataclasses.replace(config, train_minutes=float(minutes))
     stores = [store] if isinstance(store, (str, os.PathLike)) else list(store)
@@ -756,7 +758,7 @@ def train_individual(store: str | os.PathLike, out: str | os.PathLike, config: T
     """Train a twin of one mouse from scratch (the control for transfer)."""
     config = config or TrainConfig()
     if minutes is not None:
-        if minutes <= 0:
+        if not minutes > 0:  # NaN too
             raise InputError(f"--minutes must be positive, got {minutes}")
         config = dataclasses.replace(config, train_minutes=float(minutes))
     spec = RunSpec("individual", [str(store)], config, _model_dict(config, model, model_overrides))
