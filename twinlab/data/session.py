@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..geometry import Screen
-from ..storage import atomic_output, check_writable, load_part, output_format
+from ..storage import atomic_output, check_writable, checksummed, load_part, output_format
 from .reading import check_finite
 
 __all__ = [
@@ -721,10 +721,11 @@ def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict]:
     inner = _inner_chunk(chunk) if int(zarr.__version__.split(".")[0]) >= 3 else None
     for name, var in ds.variables.items():
         if var.dims and var.dims[0] == "frame":
+            # every (inner) chunk ends in a checksum: a damaged one is a read error, never wrong numbers
             if inner is not None and var.ndim >= 2 and var.dtype.kind in "fiub":
-                enc[name] = {"chunks": (inner, *var.shape[1:]), "shards": (chunk, *var.shape[1:])}
+                enc[name] = {"chunks": (inner, *var.shape[1:]), "shards": (chunk, *var.shape[1:]), **checksummed()}
             else:
-                enc[name] = {"chunks": (chunk, *var.shape[1:])}
+                enc[name] = {"chunks": (chunk, *var.shape[1:]), **checksummed()}
     return enc
 
 
