@@ -75,7 +75,13 @@ def build_dataclass(cls: type, values: Mapping[str, Any], where: str):
             kwargs[name] = build_dataclass(type(default), value, f"{where} [{name}]")
         else:
             kwargs[name] = coerce_value(name, value, default, where)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except InputError as e:
+        # a dataclass's own checks do not know the file: name it (once, at the outermost table)
+        if str(e).startswith(where.split(" [", 1)[0]):
+            raise
+        raise InputError(f"{where}: {e}") from None
 
 
 def toml_value(v: Any) -> str:
