@@ -107,7 +107,10 @@ def test_a_partial_table_fills_in_from_the_fields_default():
     ({"inner": 3}, "t: inner must be a table of settings"),
     ({"inner": {"a": "q"}}, "t [inner]: a = 'q' is not a valid int"),
     ({"inners": [{"a": 1}, {"z": 0}]}, "t [inners[1]]: unknown key 'z' (known: a, b)"),
-    ({"n": -1}, "n must be non-negative, got -1"),
+    ({"n": -1}, "t: n must be non-negative, got -1"),  # the dataclass's own check, named by its table
+    ({"n": float("nan")}, "t: n = nan is not a valid int"),
+    ({"x": float("inf")}, "t: x = inf must be a finite number"),
+    ({"n": 2**70}, "t: n = 1180591620717411303424... is out of range (integers up to 2**63)"),
 ])
 def test_bad_values_are_one_line_errors_naming_the_table(values, words):
     with pytest.raises(InputError) as e:
