@@ -8,6 +8,7 @@ coordinates (see :mod:`twinlab.stimuli.base` for the schema).
 >>> spec = resolve_spec("gabor", ["n_trials=1"])
 >>> stim = generate(spec)                       # whole stimulus in memory
 >>> for chunk in iter_trials(spec): ...         # or one trial at a time
+>>> for chunk in iter_trials(spec, workers=8): ...  # rendered ahead by 8 worker processes
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .base import make_plan
 from .gabor import GaborSpec
 from .gaussian_dots import GaussianDotsSpec
 from .natural import NaturalImagesSpec, NaturalMoviesSpec
+from .parallel import iter_trials_ahead, usable_cpus
 from .pink_noise import PinkNoiseSpec
 from .presets import preset_names, spec_to_toml
 from .presets import resolve_spec as _resolve_spec
@@ -55,6 +57,7 @@ __all__ = [
     "resolve_spec",
     "spec_to_toml",
     "spec_from_attrs",
+    "usable_cpus",
 ]
 
 
@@ -89,8 +92,14 @@ def plan(spec: StimulusSpec):
     return make_plan(family_of(spec), spec)
 
 
-def iter_trials(spec: StimulusSpec) -> Iterator[xr.Dataset]:
-    """The stimulus one trial at a time (bounded memory for stimuli of any length)."""
+def iter_trials(spec: StimulusSpec, workers: int = 0) -> Iterator[xr.Dataset]:
+    """The stimulus one trial at a time (bounded memory for stimuli of any length).
+
+    ``workers`` > 0 renders the trials ahead in that many worker processes (the same trials,
+    in the same order: :mod:`twinlab.stimuli.parallel`); 0 renders each when it is asked for.
+    """
+    if workers > 0:
+        return iter_trials_ahead(family_of(spec), spec, workers)
     return _iter_trials(family_of(spec), spec)
 
 
