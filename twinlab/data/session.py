@@ -843,6 +843,7 @@ class _ZarrWriter:
         if new:
             # a variable seen for the first time: earlier frames get its fill value
             self.flush()
+            self.appender.sync()  # xarray reads the stored shapes
             written = self.asm.n_frames - block.n
             for name in new:
                 back = self.asm.backfill(name, written)
@@ -877,10 +878,14 @@ class _ZarrWriter:
         self.buffer.clear()
         self.appender.append(columns)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Write the last partial chunks and the final shapes (``failed``: just stop)."""
         if self.appender is not None:
-            self.appender.__exit__(None, None, None)
-            self.appender = None
+            appender, self.appender = self.appender, None
+            if failed:
+                appender.__exit__(RuntimeError, RuntimeError("write failed"), None)
+            else:
+                appender.__exit__(None, None, None)
 
 
 def _nbytes(block: _Block) -> int:
@@ -899,9 +904,9 @@ def _write_zarr(asm: _Assembler, data, tmp: Path) -> None:
         worker.finish()
     except BaseException:
         worker.abort()
+        writer.close(failed=True)
         raise
-    finally:
-        writer.close()
+    writer.close()
     if writer.chunk is None:
         raise InputError(f"{asm.source}: no trials to write")
     trials = asm.trial_dataset()

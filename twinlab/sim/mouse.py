@@ -192,14 +192,14 @@ class VirtualMouse(nn.Module):
         if self.config.noise.scan_hz <= 0:
             return events
         B, T, N = events.shape
-        edges = torch.as_tensor(self.scan_edges(start, start + T))
+        edges = torch.as_tensor(self.scan_edges(start, start + T), device=events.device)
         lo, hi = edges[:-1], edges[1:]
         cs = torch.cat([torch.zeros(B, 1, N, dtype=events.dtype, device=events.device), events.cumsum(1)], 1)
         vals = (cs[:, hi] - cs[:, lo]) / (hi - lo).to(events)[None, :, None]  # [B, scans, N]
         if len(lo) == 1:
             return vals[:, [0] * T]
         centres = (lo + hi - 1).double() / 2
-        t = torch.arange(T, dtype=torch.float64)
+        t = torch.arange(T, dtype=torch.float64, device=events.device)
         k = torch.searchsorted(centres, t, right=True).clamp(1, len(centres) - 1)
         c0, c1 = centres[k - 1], centres[k]
         w = ((t - c0) / (c1 - c0)).clamp(0, 1).to(events)[None, :, None]
