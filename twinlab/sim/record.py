@@ -184,8 +184,10 @@ def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.P
     which). ``render_workers``: processes rendering the training movies ahead (None: every
     usable core but one for long sessions, none for short ones; 0: in this process), while
     this process computes responses and a thread writes the store. ``timings``: a dict
-    filled with seconds spent per stage (``render_wait_s`` waiting for frames,
-    ``responses_s``, ``setup_s``), for benchmarks.
+    filled with seconds spent per stage in this process (``setup_s``, ``tests_s`` rendering
+    the test block, ``behavior_s`` drawing behaviour and slow variability, ``render_wait_s``
+    waiting for the workers' frames, ``responses_s`` rates and noise) and ``produced_at``
+    (``time.perf_counter()`` when the last trial was handed to the writer), for benchmarks.
     """
     from ..storage import check_writable
     from ..stimuli import family_of, usable_cpus
@@ -214,7 +216,10 @@ def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.P
         render_workers = usable_cpus() - 1 if int(train_plan["n_frames"].sum()) >= 1800 else 0
     # the training movies start rendering now, while the test block, behaviour and noise are drawn
     train = iter_trials_ahead(family_of(train_spec), train_spec, int(render_workers), plan=train_plan)
+    clock = timings if timings is not None else {}
+    w0 = time.perf_counter()
     tests = tests if tests is not None else test_stimuli(session, screen, cohort_seed)
+    clock["tests_s"] = time.perf_counter() - w0
     attrs = {
         "frame_rate_hz": mouse.frame_rate_hz,
         "mouse_id": mouse.mouse_id,
@@ -229,8 +234,7 @@ def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.P
                                   **({"noise_device": dev.type} if dev.type != "cpu" else {}), **(provenance or {})}),
     }
     train_len = train_plan.groupby("trial", sort=False)["n_frames"].sum().to_numpy()
-    clock = timings if timings is not None else {}
-    clock["setup_s"] = time.perf_counter() - t0
+    clock["setup_s"] = time.perf_counter() - t0 - clock["tests_s"]
     blocks = _blocks(mouse, plan, tests, train, train_len, attrs, beh_seed, noise_seed, dev, chunk_frames, clock)
     return write_session_store(blocks, path, total=len(plan), progress=progress)
 
@@ -347,6 +351,7 @@ def _blocks(mouse: VirtualMouse, plan: list[_Trial], tests: dict[str, xr.Dataset
                        else np.zeros((0, 1, 1), np.float32), last=True)
     if queue:
         raise RuntimeError(f"{len(queue)} trials were left without responses")
+    clock["produced_at"] = time.perf_counter()
 
 
 def _neuron_coords(mouse: VirtualMouse) -> dict[str, np.ndarray]:

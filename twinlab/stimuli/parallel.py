@@ -105,4 +105,6 @@ def _drain(pool: ProcessPoolExecutor, pending: collections.deque, batches, famil
         # before its first trial leaves the pool to be collected with it
         for f in pending:
             f.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # after the last trial the idle workers are joined (their CPU time is then counted
+        # in this process's children); after an early close they are left to finish
+        pool.shutdown(wait=not pending, cancel_futures=True)
