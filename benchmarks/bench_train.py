@@ -118,9 +118,9 @@ def matmul_peak(device: torch.device) -> float:
     return 10 * 2 * 8192**3 / (start.elapsed_time(end) / 1000) / 1e12
 
 
-def run_setting(stores, model_name, args, compile_, preload, out: Path, step: str = "eager") -> dict:
+def run_setting(stores, model_name, args, compile_, preload, out: Path, step: str = "eager", extra=()) -> dict:
     preset, overrides = MODELS[model_name]
-    sets = [f"step={step}", f"epochs=1", f"iterations={args.warmup + args.steps}", f"batch_size={args.batch}",
+    sets = [*extra, f"step={step}", f"epochs=1", f"iterations={args.warmup + args.steps}", f"batch_size={args.batch}",
             f"clip_frames={args.clip}", "burn_in=10", f"log_every={args.warmup}", "validate_every=0",
             "checkpoint_every=0", f"compile={compile_}", f"preload={preload}", f"amp={'auto' if not args.fp32 else 'off'}",
             f"device={args.device}", f"workers={args.workers}", "schedule.warmup=0.1", f"seed={args.seed}"]
@@ -147,16 +147,22 @@ def compare_paths(stores, model_name, args, batch, flops, peak, cuda, work) -> l
     per_clip = flops / batch
     sessions = len(stores)
     for path in args.paths.split(","):
-        if path == "old":
+        extra, label = [], path
+        if path.endswith("_nocl"):  # the same path with channels-last layout off
+            path, extra = path[: -len("_nocl")], ["channels_last=off"]
+        if path == "old":  # what the loop did before: channels-last off
             step, b, comp = "eager", batch, "on" if cuda else "off"
+            extra = ["channels_last=off"]
         elif path == "new":
             step, b, comp = "graph" if cuda else "mixed", max(1, batch // sessions), "on" if cuda else "off"
         elif path == "big":
             step, b, comp = "graph" if cuda else "mixed", args.big or 4 * max(1, batch // sessions), "on" if cuda else "off"
         else:
-            raise SystemExit(f"unknown path {path!r} (old, new, big)")
+            raise SystemExit(f"unknown path {path!r} (old, new, big; NAME_nocl: channels-last off)")
+        path = label
         out = work / f"run_{model_name}_{path}"
-        r = run_setting(stores, model_name, argparse.Namespace(**{**vars(args), "batch": b}), comp, "device", out, step)
+        r = run_setting(stores, model_name, argparse.Namespace(**{**vars(args), "batch": b}), comp, "device", out, step,
+                        extra)
         clips_step = b * (sessions if step != "eager" else 1)
         r.update(path=path, batch=b, clips_per_step=clips_step, gflop_per_clip=per_clip / 1e9)
         r["ms_per_step"] = 1000.0 * clips_step / r["clips_per_s"]

@@ -3,7 +3,7 @@
 For one model size (the sizes of ``bench_train.py``) on synthetic stores: the mixed step
 uncaptured (parts compiled) under ``torch.profiler`` (the top kernels by GPU time), the step
 captured as a CUDA graph with channels-last 3D off and on (ms/step), and the Gaussian
-readout alone (forward + backward) with the grid-sample and the gather-matmul samplers.
+readout alone (forward + backward).
 
     PYTHONPATH=. python3 benchmarks/profile_step.py --models fig4,paper --out $OUT
 """
@@ -60,8 +60,7 @@ def build(stores, name, batch, channels_last: bool, compile_: bool, graph: bool)
         set_statistics(twin, info.key, ds.statistics(s), ds.response_scale(s).numpy())
     dev = torch.device("cuda")
     twin.to(dev)
-    if channels_last:
-        twin.to(memory_format=torch.channels_last_3d)
+    twin.set_memory_format(channels_last)
     twin.train()
     if compile_:
         compile_twin(twin, log)
@@ -86,16 +85,10 @@ def readout_bench(name: str, batch: int, neurons: int) -> None:
         ro.zero_grad(set_to_none=True)
         ro(feats).sum().backward()
 
-    grid = readout_mod.clip_features_at
-    for label, fn in (("grid_sample", grid), ("matmul", readout_mod.clip_features_by_matmul)):
-        readout_mod.clip_features_at = fn
-        try:
-            for _ in range(3):
-                run()
-            log(f"[{name}] readout alone, {label} ({batch} clips x 70 frames x {c} ch on {h} x {w}, {neurons} neurons): "
-                f"{timed(run, 10):.2f} ms forward + backward")
-        finally:
-            readout_mod.clip_features_at = grid
+    for _ in range(3):
+        run()
+    log(f"[{name}] readout alone ({batch} clips x 70 frames x {c} ch on {h} x {w}, {neurons} neurons): "
+        f"{timed(run, 10):.2f} ms forward + backward")
 
 
 def main() -> None:

@@ -63,9 +63,13 @@ def test_npy_folder_and_report(tmp_path):
     assert vivo.attrs["identities"] == "unmatched" and vivo.sizes["neuron"] == 200
     silico = xr.Dataset({"osi": ("neuron", rng.random(50)), "dsi": ("neuron", rng.random(50) / 2)},
                         coords={"unit_id": ("neuron", np.arange(50))})
-    out = write_report(vivo, silico, tmp_path / "rep")
+    # no unit ids: pairing neurons is refused unless the unmatched comparison is asked for
+    with pytest.raises(InputError, match="cannot be matched; compare the distributions instead with --unmatched"):
+        write_report(vivo, silico, tmp_path / "rep")
+    assert not (tmp_path / "rep").exists()
+    out = write_report(vivo, silico, tmp_path / "rep", unmatched=True)
     text = (out / "summary.md").read_text()
-    assert "cannot be matched" in text
+    assert "Unmatched comparison" in text
     assert (out / "distributions.csv").exists() and (out / "distributions.png").exists()
     frac = compare_distributions(vivo, silico).set_index("index").loc["osi", "selective_fraction_vivo"]
     assert frac == pytest.approx(np.mean(np.load(folder / "orientation_selective.npy")))
@@ -82,3 +86,25 @@ def test_merging_tables_of_the_same_neurons(tmp_path):
     c.to_netcdf(tmp_path / "c.nc")
     with pytest.raises(InputError, match="same neurons"):
         load_tunings([tmp_path / "a.nc", tmp_path / "c.nc"])
+
+
+def test_neurons_of_different_mice_are_not_matched(tmp_path):
+    ids = {"unit_id": ("neuron", np.arange(5))}
+    vivo = xr.Dataset({"osi": ("neuron", np.linspace(0, 1, 5))}, coords=ids, attrs={"mouse_id": "mA"})
+    silico = xr.Dataset({"osi": ("neuron", np.linspace(0, 1, 5)), "dsi": ("neuron", np.zeros(5))}, coords=ids,
+                        attrs={"mouse_id": "mB"})
+    vivo["dsi"] = ("neuron", np.zeros(5))
+    with pytest.raises(InputError, match="of mouse 'mA' but the in-silico one of mouse 'mB'"):
+        write_report(vivo, silico, tmp_path / "rep")
+    assert not (tmp_path / "rep").exists()
+    assert (write_report(vivo, silico, tmp_path / "rep", unmatched=True) / "distributions.csv").exists()
+    with pytest.raises(InputError, match="different mice"):
+        load_tunings_of(tmp_path, vivo, silico)
+
+
+def load_tunings_of(tmp_path, *parts):
+    paths = []
+    for k, p in enumerate(parts):
+        paths.append(tmp_path / f"t{k}.nc")
+        p.to_netcdf(paths[-1], engine="scipy")
+    return load_tunings(paths)

@@ -29,6 +29,7 @@ from scipy import stats
 from .errors import InputError
 from .storage import open_dataset
 from .tuning import angular_difference
+from .tuning.run import load_measured
 
 __all__ = [
     "load_tuning",
@@ -36,6 +37,8 @@ __all__ = [
     "match_tuning",
     "threshold_table",
     "compare_distributions",
+    "check_same_mouse",
+    "write_report",
     "OSI_THRESHOLDS",
     "DSI_THRESHOLDS",
     "SSI_THRESHOLDS",
@@ -50,7 +53,8 @@ _SIDE_VARS = ("osi", "dsi", "ssi", "pref_orientation_deg", "pref_direction_deg",
 
 
 def load_tuning(path: str | os.PathLike) -> xr.Dataset:
-    """A tuning store written by ``twinlab tuning``, or a folder of per-neuron ``.npy`` indices.
+    """A tuning store written by ``twinlab tuning``, a folder of per-neuron ``.npy`` indices,
+    or a scan / session store, whose tuning is measured here (:func:`twinlab.tuning.run.load_measured`).
 
     Folder layout (the Sensorium 2023 derived tuning): ``OSI.npy``, ``DSI.npy`` and
     optionally ``orientation_selective.npy``, ``direction_selective.npy``,
@@ -63,6 +67,8 @@ def load_tuning(path: str | os.PathLike) -> xr.Dataset:
     if path.is_dir() and (path / "OSI.npy").exists():
         return _load_npy_folder(path)
     ds = open_dataset(path)
+    if "responses" in ds.variables:
+        return load_measured(path)
     if "neuron" not in ds.dims:
         raise InputError(f"{path}: not a tuning table (no 'neuron' dimension)")
     return ds
@@ -82,6 +88,9 @@ def load_tunings(paths) -> xr.Dataset:
     attrs = {}
     for p in parts:
         attrs.update(p.attrs)
+    mice = {str(p.attrs.get("mouse_id", "")) for p in parts} - {""}
+    if len(mice) > 1:
+        raise InputError(f"tuning tables to merge are of different mice ({', '.join(sorted(mice))})")
     merged = xr.merge([p.drop_vars(["sta"], errors="ignore") for p in parts], compat="override", join="override")
     merged.attrs = attrs
     return merged
@@ -218,12 +227,24 @@ def compare_distributions(in_vivo: xr.Dataset, in_silico: xr.Dataset, selective_
     return pd.DataFrame(rows)
 
 
-def write_report(in_vivo: xr.Dataset, in_silico: xr.Dataset, out: str | os.PathLike) -> Path:
+def check_same_mouse(in_vivo: xr.Dataset, in_silico: xr.Dataset) -> None:
+    """Refuse to match neurons by ``unit_id`` across mice, or without identities (one line)."""
+    hint = "compare the distributions instead with --unmatched"
+    if in_vivo.attrs.get("identities", "matched") == "unmatched":
+        where = in_vivo.attrs.get("source", "the in-vivo table")
+        raise InputError(f"{where} has no unit ids, so its neurons cannot be matched; {hint}")
+    a, b = str(in_vivo.attrs.get("mouse_id", "")), str(in_silico.attrs.get("mouse_id", ""))
+    if a and b and a != b:
+        raise InputError(f"the in-vivo tuning is of mouse {a!r} but the in-silico one of mouse {b!r}: neurons of "
+                         f"different mice cannot be matched by unit_id; {hint}")
+
+
+def write_report(in_vivo: xr.Dataset, in_silico: xr.Dataset, out: str | os.PathLike, unmatched: bool = False) -> Path:
     """Write the comparison (CSV tables, PNG + PDF figures, ``summary.md``) into folder ``out``.
 
-    Neurons are matched by ``unit_id`` when the in-vivo side has identities; otherwise the
-    distributions are compared and the summary says so. All or nothing: the folder appears
-    only when every file is written.
+    Neurons are matched by ``unit_id`` (both sides must be of the same mouse, see
+    :func:`check_same_mouse`); with ``unmatched`` only the distributions are compared and
+    the summary says so. All or nothing: the folder appears only when every file is written.
     """
     from .figures import agreement_figure, distribution_figure, save_figure
     from .storage import atomic_output
@@ -231,10 +252,16 @@ def write_report(in_vivo: xr.Dataset, in_silico: xr.Dataset, out: str | os.PathL
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} already exists and is not empty")
-    matched_ids = in_vivo.attrs.get("identities", "matched") != "unmatched"
+    if not unmatched:
+        check_same_mouse(in_vivo, in_silico)
+    matched_ids = not unmatched
     with atomic_output(out) as tmp:
         tmp.mkdir()
-        lines = ["# In vivo vs in silico tuning", ""]
+        lines = ["# In vivo vs in silico tuning", "",
+                 f"In vivo: mouse {in_vivo.attrs.get('mouse_id') or 'unknown'}, session "
+                 f"{in_vivo.attrs.get('session_id') or 'unknown'}. In silico: mouse "
+                 f"{in_silico.attrs.get('mouse_id') or 'unknown'} ({in_silico.attrs.get('source_responder') or 'twin'}).",
+                 ""]
         if matched_ids:
             table = match_tuning(in_vivo, in_silico)
             thresholds = threshold_table(table)
@@ -249,8 +276,7 @@ def write_report(in_vivo: xr.Dataset, in_silico: xr.Dataset, out: str | os.PathL
             n_nan = int(table.filter(like="_silico").isna().any(axis=1).sum())
             lines += ["", f"Neurons with an unfit (NaN) value on the in-silico side: {n_nan}."]
         else:
-            lines += ["Neuron identities cannot be matched (the in-vivo side has no unit ids shared with the",
-                      "twin), so the distributions are compared instead.", ""]
+            lines += ["Unmatched comparison (--unmatched): neurons are not paired, the distributions are compared.", ""]
         dist = compare_distributions(in_vivo, in_silico)
         dist.to_csv(tmp / "distributions.csv", index=False)
         save_figure(distribution_figure(in_vivo, in_silico, dist), tmp / "distributions")

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from .errors import InputError
 from .stimuli import StimulusSpec, iter_trials
+from .units import label
 
 __all__ = ["ScanConfig", "scan", "iter_scan", "neuron_table", "select_neurons", "pick_device"]
 
@@ -241,10 +242,11 @@ def _run_batch(responder, trials, idx, table, config, dev, pre, med, noise, gen)
     if noise or len(out_rates) > 1:
         dims = ("neuron", "frame") if len(out_rates) == 1 else ("neuron", "repeat", "frame")
         data["rates"] = (dims, (rates[0].T if len(out_rates) == 1 else rates.transpose(2, 0, 1)).astype(np.float32))
-    ds = xr.Dataset(data, coords=coords)
+    ds = label(xr.Dataset(data, coords=coords))
     ds.attrs.update({k: v for k, v in trials[0].attrs.items() if isinstance(v, (str, int, float))})
     ds.attrs.update(
         responder=str(getattr(responder, "description", type(responder).__name__)),
+        mouse_id=str(getattr(responder, "mouse_id", "") or ""), session_id=str(getattr(responder, "session", "") or ""),
         behavior=config.behavior, noise=int(noise), repeats=config.repeats, preroll_s=config.preroll_s,
         frame_rate_hz=float(responder.frame_rate_hz), scan_seed=config.seed,
         stimulus_spec=trials[0].attrs.get("spec", ""),

@@ -86,6 +86,18 @@ def _for_zarr(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def consolidate(path: str | os.PathLike) -> None:
+    """Consolidate a zarr store's metadata, so that ``xr.open_zarr`` opens it fast and without a
+    warning (zarr 3 warns that consolidation is not in its spec yet: expected, silenced here)."""
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(str(path))
+
+
 def write_chunks(chunks: Iterable[xr.Dataset], path: str | os.PathLike, dim: str) -> Path:
     """Write an iterator of Datasets, concatenated along ``dim``, holding one at a time.
 
@@ -102,6 +114,7 @@ def write_chunks(chunks: Iterable[xr.Dataset], path: str | os.PathLike, dim: str
                     chunk.to_zarr(tmp, mode="w", consolidated=False)
                 else:
                     chunk.to_zarr(tmp, append_dim=dim, consolidated=False)
+            consolidate(tmp)
         else:
             parts = list(chunks)
             whole = xr.concat(parts, dim=dim, data_vars="all", coords="different", compat="equals", join="exact")
@@ -116,6 +129,7 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     with atomic_output(path) as tmp:
         if fmt == ".zarr":
             _for_zarr(ds).to_zarr(tmp, mode="w", consolidated=False)
+            consolidate(tmp)
         else:
             _to_netcdf(ds, tmp)
     return Path(path)

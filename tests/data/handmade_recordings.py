@@ -58,6 +58,25 @@ def write_sensorium(root: Path, *, n_neurons: int = 6, h: int = 4, w: int = 7, l
     return truth
 
 
+def plane_segmentation(nwb, columns=(), location: str = "VISp"):
+    """An imaging plane in VISp, an ``ophys`` module and its empty PlaneSegmentation ``rois``
+    with the given extra columns -> (ophys module, plane segmentation)."""
+    from pynwb.ophys import ImageSegmentation, OpticalChannel
+
+    device = nwb.create_device(name="scope")
+    plane = nwb.create_imaging_plane(name="plane", optical_channel=OpticalChannel(name="green", description="g",
+                                                                                   emission_lambda=520.0),
+                                     description="p", device=device, excitation_lambda=920.0, indicator="GCaMP6f",
+                                     location=location)
+    ophys = nwb.create_processing_module(name="ophys", description="ophys")
+    seg = ImageSegmentation()
+    ophys.add(seg)
+    ps = seg.create_plane_segmentation(name="rois", description="rois", imaging_plane=plane)
+    for name in columns:
+        ps.add_column(name=name, description=name)
+    return ophys, ps
+
+
 def write_nwb(path: Path, *, seed: int = 1, n_rois: int = 5, n_images: int = 4, h: int = 5, w: int = 6,
               scan_hz: float = 10.0, duration_s: float = 8.0, pupil_gap=None, trials: bool = True,
               truncate_responses_s: float | None = None) -> dict:
@@ -68,20 +87,12 @@ def write_nwb(path: Path, *, seed: int = 1, n_rois: int = 5, n_images: int = 4, 
     from pynwb.behavior import BehavioralTimeSeries, EyeTracking, PupilTracking, SpatialSeries
     from pynwb.file import Subject
     from pynwb.image import ImageSeries
-    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
+    from pynwb.ophys import DfOverF, RoiResponseSeries
 
     rng = np.random.default_rng(seed)
     nwb = NWBFile(session_description="test", identifier="session-7", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc),
                   session_id="s7", subject=Subject(subject_id="mouse42", species="Mus musculus"))
-    device = nwb.create_device(name="scope")
-    plane = nwb.create_imaging_plane(name="plane", optical_channel=OpticalChannel(name="green", description="g", emission_lambda=520.0),
-                                     description="p", device=device, excitation_lambda=920.0, indicator="GCaMP6f", location="VISp")
-    ophys = nwb.create_processing_module(name="ophys", description="ophys")
-    seg = ImageSegmentation()
-    ophys.add(seg)
-    ps = seg.create_plane_segmentation(name="rois", description="rois", imaging_plane=plane)
-    ps.add_column(name="depth_um", description="depth")
-    ps.add_column(name="cell_type", description="type")
+    ophys, ps = plane_segmentation(nwb, ("depth_um", "cell_type"))
     depths = rng.uniform(100, 400, n_rois)
     types = np.array(["exc", "exc", "pv", "sst", "exc", "vip"][:n_rois])
     for k in range(n_rois):

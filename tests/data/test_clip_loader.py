@@ -144,5 +144,10 @@ def test_no_usable_trials_is_a_clear_error(tmp_path):
     marked_session(tmp_path / "s.zarr")
     from twinlab.errors import InputError
 
-    with pytest.raises(InputError, match="no 'train' trials of at least 200 frames"):
-        ClipDataset(tmp_path / "s.zarr", clip_frames=200)
+    # trials all shorter than a clip: clips of the shortest trial, unless that leaves no frame to score
+    short = ClipDataset(tmp_path / "s.zarr", clip_frames=200)
+    assert short.clip_length(0) < 200 and short[0]["frames"].shape[0] == short.clip_length(0)
+    with pytest.raises(InputError, match="trials are as short as .* frames .* s.*burn-in"):
+        ClipDataset(tmp_path / "s.zarr", clip_frames=200, min_clip_frames=200)
+    with pytest.raises(InputError, match="no 'none' trials"):
+        ClipDataset(tmp_path / "s.zarr", clip_frames=20, tier="none")

@@ -2,12 +2,14 @@
 
 import json
 import logging
+from collections import Counter
 
 import numpy as np
 import pytest
 from handmade_recordings import write_nwb
 
 from twinlab.data import read_nwb
+from twinlab.data.splits import split_tiers
 from twinlab.errors import InputError
 
 FR = 30.0
@@ -51,14 +53,20 @@ def test_every_array_and_label_is_recovered(nwb_file):
 def test_without_a_trials_table_each_presentation_is_a_trial(tmp_path):
     path = tmp_path / "p.nwb"
     truth = write_nwb(path, trials=False)
-    ds = read_nwb(path)
+    ds = read_nwb(path, trial_s=0)
     assert ds.sizes["trial"] == len(truth["pres_index"])
     assert (ds.trial_frames.values == 15).all()
     ids = ds.stimulus_id.values
     np.testing.assert_array_equal(ids, [f"image{i}" if i >= 0 else "gray" for i in truth["pres_index"]])
     # image 1 is shown three times: repeats 0, 1, 2 in time order
     np.testing.assert_array_equal(ds.repeat.values[ids == "image1"], [0, 1, 2])
-    assert set(ds.tier.values) == {"train"}
+    # no tier column: the documented seeded split, 80/10/10 over the 14 trials
+    np.testing.assert_array_equal(ds.tier.values, split_tiers(14, seed=0))
+    assert sorted(Counter(ds.tier.values).values()) == [1, 1, 12]
+    assert json.loads(ds.attrs["provenance"])["tiers_from"].startswith("seeded split")
+    # grouped into trials of at most 2 s: 4 presentations (2 s) per trial, the last one shorter
+    blocks = read_nwb(path, trial_s=2.0)
+    np.testing.assert_array_equal(blocks.trial_frames.values, [60, 60, 60, 30])
 
 
 def test_pupil_gaps_are_filled_or_the_trial_is_dropped(tmp_path, caplog):

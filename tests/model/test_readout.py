@@ -81,3 +81,16 @@ def test_outputs_are_non_negative_and_mean_rate_sets_the_bias():
         out = ro(torch.randn(1, 2, 3, 5, 5))
         assert (out >= 0).all()
         torch.testing.assert_close(out[0, 0], torch.tensor([0.1, 1.0, 3.0, 0.01]), rtol=1e-4, atol=1e-6)
+
+
+def test_channels_last_weights_leave_the_twin_unchanged():
+    from twinlab.model import SessionInfo, Twin, TwinConfig
+
+    twin = Twin(TwinConfig.small(), [SessionInfo("a", 5)], seed=1).eval()
+    x = torch.rand(2, 6, *twin.config.frame_shape)
+    beh = (torch.rand(2, 6), torch.rand(2, 6), torch.randn(2, 6, 2))
+    before = twin(x, *beh, session="a")
+    twin.set_memory_format(True)
+    conv = twin.core.feedforward.blocks[0].layers[0].conv.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
+    assert torch.allclose(twin(x, *beh, session="a"), before, rtol=1e-5, atol=1e-6)

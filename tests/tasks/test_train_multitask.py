@@ -63,7 +63,7 @@ def test_train_multitask_command(run_store, tmp_path):
 
     out = tmp_path / "run"
     sets = [a for s in TRAIN + ["iterations=2", "batch_size=2", "clip_frames=12", "burn_in=3"] for a in ("--set", s)]
-    model = [a for s in TINY_MODEL for a in ("--model-set", s)]
+    model = [a for s in TINY_MODEL for a in ("--architecture-set", s)]
     args = ["train-multitask", "--data", str(run_store), "--config", "small", *sets, *model, "--task-set",
             "activity_features=4", "--mask-set", "forecast=0.5", "--no-eval", "--quiet", "--out", str(out)]
     r = CliRunner().invoke(main, args)

@@ -29,7 +29,7 @@ def friendly(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(package_name="twinlab")
 def main() -> None:
     """twinlab: a digital twin of the mouse visual cortex."""

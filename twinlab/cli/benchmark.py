@@ -26,7 +26,8 @@ from . import friendly, main
               help="Session store (.zarr/.nc) with a test tier, or a folder of them (repeatable).")
 @click.option("--track", type=click.Choice(["stimulus", "behavior"]), default="stimulus", show_default=True,
               help="stimulus: behaviour held at its train-tier median, no eye position; behavior: as recorded.")
-@click.option("--skip", default=50, show_default=True, type=int, help="Frames at each trial's start not scored.")
+@click.option("--skip", default=50, show_default=True, type=int,
+              help="Frames at each trial's start not scored (50 frames = 1.67 s at 30 Hz; a short trial keeps its last frame).")
 @click.option("--submission", default=None, type=click.Path(),
               help="Also write the per-trial predictions: one .nc/.zarr file (one model, one store) or a folder "
                    "(MODEL__SESSION.nc for each).")

@@ -41,9 +41,10 @@ def _natural_source(natural: str | None, verify_with: str | None) -> str:
 @click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
 @click.option("--seed", type=int, default=None, help="Seed of the starting noise and the jitter (default 0).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (new or empty).")
+@click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr (results still go to stdout).")
 @friendly
 def mei(model, mouse, neurons, kind, steps, norm, constraint, frames, overrides, verify_with, natural, natural_count,
-        device, seed, out) -> None:
+        device, seed, out, quiet) -> None:
     """Synthesize each neuron's most exciting input by gradient ascent; optionally verify in closed loop."""
     from ..errors import InputError
     from ..mei import checkpoint_context_frames, mei_config_from_dict, natural_range, natural_set, synthesize, verify
@@ -91,6 +92,8 @@ def mei(model, mouse, neurons, kind, steps, norm, constraint, frames, overrides,
         checked = verify(meis, vmouse, stimuli, objective, device=config.device)
     write_output_folder(target, meis, checked)
     act = meis["activation"].values
+    if quiet:
+        return
     click.echo(f"wrote {out}: {meis.sizes['neuron']} {config.kind} MEIs (median activation {float(_median(act)):.3g})",
                err=True)
     if checked is not None:

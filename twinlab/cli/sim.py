@@ -21,8 +21,9 @@ from . import friendly, main
 @click.option("--device", default=None, help="torch device for the responses (cpu, cuda, ...).")
 @click.option("--list", "list_", is_flag=True, help="List the simulation presets and exit.")
 @click.option("--show-config", is_flag=True, help="Print the resolved settings as TOML and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr (results still go to stdout).")
 @friendly
-def simulate(preset, mice, neurons, minutes, out, seed, areas, overrides, device, list_, show_config) -> None:
+def simulate(preset, mice, neurons, minutes, out, seed, areas, overrides, device, list_, show_config, quiet) -> None:
     """Record virtual mice (PRESET: foundation_cohort, new_mice, or a .toml file) into --out."""
     from ..errors import InputError
     from ..sim.config import config_to_toml, preset_names, resolve_cohort
@@ -45,6 +46,6 @@ def simulate(preset, mice, neurons, minutes, out, seed, areas, overrides, device
         return
     if not out:
         raise InputError("give --out DIR (a new or empty folder) for the recorded sessions")
-    paths = record_cohort(cfg, out, device=device)
+    paths = record_cohort(cfg, out, device=device, progress=not quiet)
     for p in paths:
         click.echo(str(p))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import click
 
 from ..errors import InputError
@@ -16,13 +19,14 @@ from . import friendly, main
 @click.option("--preview", type=click.Path(dir_okay=False), help="Contact sheet (.png/.pdf) or animation (.gif).")
 @click.option("--list", "list_", is_flag=True, help="List the stimulus presets and exit.")
 @click.option("--show-spec", is_flag=True, help="Print the resolved spec as TOML and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bar, warnings or messages.")
 @friendly
-def stimulus(name, overrides, out, preview, list_, show_spec) -> None:
+def stimulus(name, overrides, out, preview, list_, show_spec, quiet) -> None:
     """Render stimulus NAME (a preset in stimuli/, a family, or a .toml file)."""
     from .. import stimuli
     from ..figures import preview as make_preview
-    from ..stimuli.io import load_stimulus, save_stimulus
-    from ..storage import check_writable
+    from ..stimuli.io import NC_LIMIT_BYTES, NC_WARN_BYTES, load_stimulus, save_stimulus, stimulus_size
+    from ..storage import check_writable, output_format
 
     if list_:
         for p in stimuli.preset_names():
@@ -40,23 +44,38 @@ def stimulus(name, overrides, out, preview, list_, show_spec) -> None:
         check_writable(preview)
         if not preview.lower().endswith((".png", ".pdf", ".svg", ".gif")):
             raise InputError(f"{preview}: preview must end in .png, .pdf, .svg or .gif")
+    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     if out:
-        save_stimulus(spec, out)
-        click.echo(f"wrote {out}", err=True)
+        size = stimulus_size(spec)
+        what = (f"{size['trials']} trials, {size['frames']} frames of {size['height_px']} x {size['width_px']} px "
+                f"({size['seconds']:.1f} s at {spec.frame_rate_hz:g} Hz, {size['bytes'] / 2**20:.0f} MiB)")
+        output_format(out)
+        check_writable(out)
+        if str(out).endswith(".nc") and NC_WARN_BYTES < size["bytes"] <= NC_LIMIT_BYTES:
+            say(f"warning: {out} will hold {size['bytes'] / 2**20:.0f} MiB of frames, gathered in memory before "
+                "writing; a .zarr store streams trial by trial")
+        save_stimulus(spec, out, progress=not quiet)
+        say(f"wrote {out}: {what}")
         first = load_stimulus(out)
     else:
         first = next(stimuli.iter_trials(spec))
     if preview:
         make_preview(first.isel(frame=slice(0, 600)).load(), preview)
-        click.echo(f"wrote {preview}", err=True)
+        say(f"wrote {preview}")
 
 
 @main.command()
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--no-gallery", is_flag=True, help="Skip rendering the stimulus gallery.")
+@click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr (results still go to stdout).")
 @friendly
-def demo(out, no_gallery) -> None:
+def demo(out, no_gallery, quiet) -> None:
     """The main job on embedded defaults: a virtual mouse, its twin, scans, tuning, comparison."""
     from ..demo import DemoConfig, run_demo
 
-    click.echo(str(run_demo(out, DemoConfig(gallery=not no_gallery)) / "README.md"))
+    with open(os.devnull, "w") as sink, contextlib.ExitStack() as stack:
+        if quiet:  # the demo narrates on stdout and draws progress bars on stderr
+            stack.enter_context(contextlib.redirect_stdout(sink))
+            stack.enter_context(contextlib.redirect_stderr(sink))
+        path = run_demo(out, DemoConfig(gallery=not no_gallery))
+    click.echo(str(path / "README.md"))

@@ -31,8 +31,8 @@ def _one_store(data):
               help="Session store (.zarr/.nc), or a folder of them (repeatable).")
 @click.option("--config", "config_name", default=None, help="Training preset (paper, small, gpu) or .toml. [default: paper]")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training setting (repeatable).")
-@click.option("--model", default=None, help="Architecture: a model preset or .toml (overrides the config's).")
-@click.option("--model-set", "model_overrides", multiple=True, metavar="KEY=VALUE", help="Override an architecture setting.")
+@click.option("--architecture", "model", default=None, help="Architecture: a model preset or .toml (overrides the config's).")
+@click.option("--architecture-set", "model_overrides", multiple=True, metavar="KEY=VALUE", help="Override an architecture setting.")
 @click.option("--task-set", "task_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a multi-task setting (activity_features, trace_taus_s, behavior_hidden, ...).")
 @click.option("--mask-set", "mask_overrides", multiple=True, metavar="KEY=VALUE",
@@ -55,7 +55,7 @@ def train_multitask(data, config_name, overrides, model, model_overrides, task_o
     from ..train.multitask import train_multitask as run
 
     if resume:
-        given = {"data": data, "config": config_name, "set": overrides, "model": model, "model-set": model_overrides,
+        given = {"data": data, "config": config_name, "set": overrides, "architecture": model, "architecture-set": model_overrides,
                  "task-set": task_overrides, "mask-set": mask_overrides}
         used = [k for k, v in given.items() if v]
         if used:
@@ -96,8 +96,9 @@ def _common(fn):
 
 @main.command()
 @_common
+@click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr (results still go to stdout).")
 @friendly
-def decode(model_path, data, mouse, tier, max_trials, device, out) -> None:
+def decode(model_path, data, mouse, tier, max_trials, device, out, quiet) -> None:
     """Decode behaviour (running, pupil, gaze) from activity, with and without the stimulus."""
     from ..tasks import decode_behavior, decoding_table, write_decoding
     from ..tasks.report import check_out_folder
@@ -106,12 +107,13 @@ def decode(model_path, data, mouse, tier, max_trials, device, out) -> None:
         check_out_folder(out)
     dev = _device(device)
     result = decode_behavior(model_path, _one_store(data), session=mouse, tier=tier, device=dev, max_trials=max_trials,
-                             amp=dev.type == "cuda", progress=True)
+                             amp=dev.type == "cuda", progress=not quiet)
     table = decoding_table(result)
     click.echo(table[["predictor", "behavior", "correlation", "r2", "chance_correlation"]].to_string(index=False, **_FMT))
     if out:
         for path in write_decoding(result, out).values():
-            click.echo(f"wrote {path}", err=True)
+            if not quiet:
+                click.echo(f"wrote {path}", err=True)
 
 
 @main.command()
@@ -119,8 +121,9 @@ def decode(model_path, data, mouse, tier, max_trials, device, out) -> None:
 @click.option("--horizon", required=True, type=float, help="How far ahead to forecast, in seconds.")
 @click.option("--context", default=1.0, show_default=True, type=float, help="Seconds of past activity before the first cut.")
 @click.option("--stride", default=0.5, show_default=True, type=float, help="Seconds between cut points within a trial.")
+@click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr (results still go to stdout).")
 @friendly
-def forecast(model_path, data, mouse, tier, max_trials, device, out, horizon, context, stride) -> None:
+def forecast(model_path, data, mouse, tier, max_trials, device, out, horizon, context, stride, quiet) -> None:
     """Forecast activity --horizon seconds ahead from its past, against linear AR and last-value baselines."""
     from ..tasks import forecast_activity, forecast_table, write_forecast
     from ..tasks.report import check_out_folder
@@ -129,12 +132,13 @@ def forecast(model_path, data, mouse, tier, max_trials, device, out, horizon, co
         check_out_folder(out)
     dev = _device(device)
     result = forecast_activity(model_path, _one_store(data), horizon, session=mouse, tier=tier, context_s=context,
-                               stride_s=stride, device=dev, max_trials=max_trials, amp=dev.type == "cuda", progress=True)
+                               stride_s=stride, device=dev, max_trials=max_trials, amp=dev.type == "cuda", progress=not quiet)
     table = forecast_table(result)
     click.echo(table[["predictor", "median_correlation", "mean_mse", "beats_last_value"]].to_string(index=False, **_FMT))
     if out:
         for path in write_forecast(result, out).values():
-            click.echo(f"wrote {path}", err=True)
+            if not quiet:
+                click.echo(f"wrote {path}", err=True)
 
 
 @main.command("compare-tasks")
@@ -147,8 +151,9 @@ def forecast(model_path, data, mouse, tier, max_trials, device, out, horizon, co
 @click.option("--max-trials", type=int, default=None)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder (new or empty) for comparison.csv/.png.")
+@click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr (results still go to stdout).")
 @friendly
-def compare_tasks(model_path, twin_path, data, horizon, tier, max_trials, device, out) -> None:
+def compare_tasks(model_path, twin_path, data, horizon, tier, max_trials, device, out, quiet) -> None:
     """One multi-task twin against a specialist per task, on the same stores and tier."""
     from ..tasks import compare_tasks as run
     from ..tasks import write_comparison
@@ -164,4 +169,5 @@ def compare_tasks(model_path, twin_path, data, horizon, tier, max_trials, device
     click.echo(table[cols].to_string(index=False, **_FMT))
     if out:
         for path in write_comparison(table, out).values():
-            click.echo(f"wrote {path}", err=True)
+            if not quiet:
+                click.echo(f"wrote {path}", err=True)

@@ -20,7 +20,7 @@ _RUN_OPTIONS = [
                  help="Training preset (paper, small, gpu) or .toml; a models/NAME.toml gives the paper's recipe for that architecture. [default: paper]"),
     click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                  help="Override a training setting (repeatable), e.g. epochs=20 or schedule.warmup=0.1."),
-    click.option("--model-set", "model_overrides", multiple=True, metavar="KEY=VALUE",
+    click.option("--architecture-set", "model_overrides", multiple=True, metavar="KEY=VALUE",
                  help="Override an architecture setting (repeatable), e.g. recurrent.kind=conv_lstm."),
     click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (new or empty; or the run to --resume)."),
     click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint."),
@@ -68,7 +68,8 @@ def _no_settings_on_resume(**given) -> None:
 @main.command()
 @click.option("--data", "data", multiple=True, type=click.Path(),
               help="Session store (.zarr/.nc), or a folder of them (repeatable): one perspective/modulation/readout each.")
-@click.option("--model", default=None, help="Architecture: a model preset (foundation, small, ...) or .toml (overrides the config's).")
+@click.option("--architecture", "model", default=None,
+              help="Architecture: a model preset (foundation, small, ...) or .toml (overrides the config's).")
 @_run_options
 @friendly
 def train(data, model, config_name, overrides, model_overrides, out, resume, max_minutes, no_eval, quiet) -> None:
@@ -76,7 +77,7 @@ def train(data, model, config_name, overrides, model_overrides, out, resume, max
     from ..train import resume_run, train_foundation
 
     if resume:
-        _no_settings_on_resume(data=data, model=model, config=config_name, set=overrides, model_set=model_overrides)
+        _no_settings_on_resume(data=data, architecture=model, config=config_name, set=overrides, architecture_set=model_overrides)
         result = resume_run(out, progress=not quiet, evaluate=not no_eval, max_minutes=max_minutes)
     else:
         if not data:
@@ -93,7 +94,7 @@ def train(data, model, config_name, overrides, model_overrides, out, resume, max
 @click.option("--data", "data", multiple=True, type=click.Path(),
               help="The new mouse's session store (with --core: repeatable, one run fits several new mice).")
 @click.option("--minutes", type=float, default=None, help="Use the first M minutes of its training data (default all).")
-@click.option("--model", default=None, help="--individual: the architecture (model preset or .toml).")
+@click.option("--architecture", "model", default=None, help="--individual: the architecture (model preset or .toml).")
 @_run_options
 @friendly
 def finetune(core, individual, data, minutes, model, config_name, overrides, model_overrides, out, resume, max_minutes,
@@ -103,8 +104,8 @@ def finetune(core, individual, data, minutes, model, config_name, overrides, mod
     from ..train import resume_run, train_individual
 
     if resume:
-        _no_settings_on_resume(core=core, individual=individual, data=data, minutes=minutes, model=model,
-                               config=config_name, set=overrides, model_set=model_overrides)
+        _no_settings_on_resume(core=core, individual=individual, data=data, minutes=minutes, architecture=model,
+                               config=config_name, set=overrides, architecture_set=model_overrides)
         result = resume_run(out, progress=not quiet, evaluate=not no_eval, max_minutes=max_minutes)
         _report(result)
         return
@@ -115,7 +116,7 @@ def finetune(core, individual, data, minutes, model, config_name, overrides, mod
     cfg = _config(config_name, overrides, model)
     if core:
         if model or model_overrides:
-            raise InputError("--model/--model-set do not apply with --core: the architecture is the core's")
+            raise InputError("--architecture/--architecture-set do not apply with --core: the architecture is the core's")
         result = finetune_run(core, list(data), out, cfg, minutes=minutes, progress=not quiet, evaluate=not no_eval,
                               max_minutes=max_minutes)
     else:
@@ -132,12 +133,14 @@ def finetune(core, individual, data, minutes, model, config_name, overrides, mod
               help="Session store(s) of the twin's mice (repeatable, or a folder of stores).")
 @click.option("--mouse", default=None, help="The twin's session that serves --data (default: the store's own).")
 @click.option("--tier", default="test", show_default=True, help="Which trials to score.")
-@click.option("--skip", default=10, show_default=True, type=int, help="Frames at each trial's start not scored (burn-in).")
+@click.option("--skip", default=10, show_default=True, type=int,
+              help="Frames at each trial's start not scored (burn-in; 10 frames = 0.33 s at 30 Hz).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Folder (new or empty) for evaluation.nc, evaluation.csv, evaluation_summary.csv.")
+@click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr (results still go to stdout).")
 @friendly
-def evaluate(model_path, data, mouse, tier, skip, device, out) -> None:
+def evaluate(model_path, data, mouse, tier, skip, device, out, quiet) -> None:
     """Score a twin on held-out trials: correlation and CC_norm per neuron and stimulus domain."""
     from ..train import evaluate as run_evaluate
     from ..train import summarize, write_evaluation
@@ -150,11 +153,13 @@ def evaluate(model_path, data, mouse, tier, skip, device, out) -> None:
         check_new_folder(out)
     stores = discover_stores(data)
     dev = pick_device(device)
-    result = run_evaluate(model_path, stores, session=mouse, tier=tier, skip=skip, device=dev, amp=dev.type == "cuda")
+    result = run_evaluate(model_path, stores, session=mouse, tier=tier, skip=skip, device=dev, amp=dev.type == "cuda",
+                          progress=not quiet)
     table = summarize(result)
     cols = ["session", "domain", "n_neurons", "n_repeats", "median_correlation", "median_cc_norm", "median_feve"]
     click.echo(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if out:
         Path(out).mkdir(exist_ok=True)
         for path in write_evaluation(result, out).values():
-            click.echo(f"wrote {path}", err=True)
+            if not quiet:
+                click.echo(f"wrote {path}", err=True)

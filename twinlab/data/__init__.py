@@ -10,7 +10,9 @@ format_version, statistics).
 >>> write_session(ds_or_iterator_of_trials, "mouse1.zarr")     # checked, chunked, atomic
 >>> ds = open_session("mouse1.zarr")                           # lazy
 >>> import_sensorium("dynamic29156-...", "mouseA.zarr")        # Sensorium 2023 folder
->>> import_nwb("session.nwb", "session.zarr")                  # NWB two-photon file
+>>> import_nwb("session.nwb", "session.zarr")                  # NWB two-photon file (parameter tables too)
+>>> export_nwb("session.zarr", "session.nwb")                  # and back, unchanged
+>>> import_images("scenes.npy", "resp.npy", "s.zarr", width_deg=120, height_deg=68)  # static images
 >>> clips = ClipDataset(["mouseA.zarr", "mouse1.zarr"], clip_frames=70, tier="train")
 >>> loader = DataLoader(clips, batch_sampler=SessionBatchSampler(clips, 5), num_workers=4)
 
@@ -45,18 +47,21 @@ __all__ = [
     "SessionBatchSampler",
     "concat_trials",
     "fill_gaps",
+    "export_nwb",
+    "import_images",
     "import_nwb",
     "import_sensorium",
     "iter_nwb",
     "iter_sensorium",
     "neuron_table",
     "open_session",
-    "read_allen_natural_scenes",
+    "read_images",
     "read_nwb",
     "read_sensorium",
     "session_dataset",
     "session_screen",
     "session_statistics",
+    "session_stimulus",
     "session_summary",
     "session_trials",
     "summarize",
@@ -74,7 +79,10 @@ _LAZY = {
     "read_nwb": "nwb",
     "iter_nwb": "nwb",
     "import_nwb": "nwb",
-    "read_allen_natural_scenes": "allen",
+    "export_nwb": "nwb_export",
+    "read_images": "images",
+    "import_images": "images",
+    "session_stimulus": "stimulus_view",
     "session_summary": "info",
     "summarize": "info",
 }

@@ -16,6 +16,11 @@ one trial:
 
 Clips never cross a trial boundary and come only from trials of the requested tier; a trial
 of ``F`` frames gives ``F // clip_frames`` items per epoch (none if shorter than a clip).
+Short presentation trials: a session whose trials of that tier are *all* shorter than
+``clip_frames`` (static images shown for 0.5 s, say) gets clips of its shortest trial's
+length instead (:meth:`ClipDataset.clip_length`), one per trial; batches come from one
+session, so their clips share a length. Such a clip must hold more than ``min_clip_frames``
+(the trainer's burn-in) frames.
 With ``random_offsets`` each item draws its offset uniformly within its trial from a seed of
 ``(seed, epoch, item)``, so results do not depend on which worker reads them; otherwise clips
 tile the trial from its start. Nothing is read in ``__init__`` but the small trial tables and
@@ -61,6 +66,8 @@ class ClipDataset(torch.utils.data.Dataset):
     random_offsets : draw each clip's offset at random (training) or tile trials (evaluation).
     seed : seeds the offsets.
     normalize : divide responses by the stored per-neuron std.
+    min_clip_frames : the shortest clip a session of short trials may get (the trainer passes
+        its burn-in + 1, so that some frames are scored).
     """
 
     def __init__(
@@ -72,6 +79,7 @@ class ClipDataset(torch.utils.data.Dataset):
         random_offsets: bool = True,
         seed: int = 0,
         normalize: bool = True,
+        min_clip_frames: int = 1,
     ):
         if isinstance(stores, (str, os.PathLike)):
             stores = [stores]
@@ -90,6 +98,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.n_neurons: list[int] = []
         self._stats: list[dict] = []
         self._scale: list[np.ndarray] = []
+        self._clip: list[int] = []
         sess, trial, start, length, slot = [], [], [], [], []
         for s, path in enumerate(self.paths):
             ds = open_session(path)
@@ -102,9 +111,19 @@ class ClipDataset(torch.utils.data.Dataset):
             tiers = np.asarray(ds["tier"].values).astype(str)
             starts = np.asarray(ds["trial_start"].values, dtype=np.int64)
             frames = np.asarray(ds["trial_frames"].values, dtype=np.int64)
+            rate = float(ds.attrs.get("frame_rate_hz", 30.0))
             ds.close()
-            for j in np.flatnonzero((tiers == tier) & (frames >= self.clip_frames)):
-                k = int(frames[j] // self.clip_frames)
+            mine = frames[tiers == tier]
+            clip = self.clip_frames
+            if len(mine) and mine.max() < clip:
+                clip = int(mine.min())
+                if clip < int(min_clip_frames):
+                    raise InputError(
+                        f"{path}: its {tier!r} trials are as short as {clip} frames ({clip / rate:.3g} s), but clips "
+                        f"need more than {int(min_clip_frames) - 1} frames of burn-in; lower burn_in or show longer trials")
+            self._clip.append(clip)
+            for j in np.flatnonzero((tiers == tier) & (frames >= clip)):
+                k = int(frames[j] // clip)
                 sess += [s] * k
                 trial += [int(j)] * k
                 start += [int(starts[j])] * k
@@ -147,6 +166,10 @@ class ClipDataset(torch.utils.data.Dataset):
         """First global frame of every item's trial (the clip starts ``offset(i)`` later)."""
         return self._start
 
+    def clip_length(self, session: int) -> int:
+        """Frames per clip of session ``session`` (``clip_frames``, or its short trials' length)."""
+        return self._clip[session]
+
     def statistics(self, session: int) -> dict:
         """The stored statistics of session ``session`` (see docs/session_format.md)."""
         return self._stats[session]
@@ -181,9 +204,10 @@ class ClipDataset(torch.utils.data.Dataset):
     def offset(self, index: int) -> int:
         """Frame offset within its trial of the clip at ``index`` (epoch encoded as in the module notes)."""
         item, epoch = index % len(self), index // len(self)
-        room = int(self._length[item]) - self.clip_frames
+        clip = self._clip[int(self._session[item])]
+        room = int(self._length[item]) - clip
         if not self.random_offsets:
-            return int(self._slot[item]) * self.clip_frames
+            return int(self._slot[item]) * clip
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, item]))
         return int(rng.integers(0, room + 1))
 
@@ -195,7 +219,7 @@ class ClipDataset(torch.utils.data.Dataset):
         s = int(self._session[item])
         offset = self.offset(index)
         a = int(self._start[item]) + offset
-        b = a + self.clip_frames
+        b = a + self._clip[s]
         arrays = self._arrays(s)
         out = {name: torch.from_numpy(np.ascontiguousarray(np.asarray(arrays[name][a:b]), dtype=np.float32)) for name in FRAME_VARS}
         if self.normalize:

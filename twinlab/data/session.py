@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..geometry import Screen
-from ..storage import atomic_output, check_writable, output_format
+from ..storage import atomic_output, check_writable, consolidate, output_format
+from ..units import label
 from .appender import BackgroundWorker, ZarrAppender
 
 __all__ = [
@@ -516,6 +517,8 @@ class _Assembler:
                 self.var_attrs[name] = var_attrs.get(name, {})
                 if name in VAR_UNITS:
                     self.var_attrs[name].setdefault("units", VAR_UNITS[name])
+            for name in ("pupil_diameter", "pupil_center"):
+                self.var_attrs[name].setdefault("units", str(self.attrs.get(f"{name}_units", "unknown")))
         new, kept = [], {}
         for name, (dims, values, is_coord) in extras.items():
             values = _plain(values)
@@ -558,7 +561,7 @@ class _Assembler:
             else:
                 out[name] = (extra.dims, values)
             out[name].attrs.update(self.var_attrs.get(name, {}) if name in block.extras else {})
-        return out
+        return label(out)
 
     def backfill(self, name: str, n_frames: int) -> xr.Dataset:
         """A Dataset holding the fill value of a late-appearing variable for ``n_frames`` frames."""
@@ -569,7 +572,7 @@ class _Assembler:
             out.coords[name] = (extra.dims, values)
         else:
             out[name] = (extra.dims, values)
-        return out
+        return label(out)
 
     def _check_attrs(self, where: str) -> None:
         for key in REQUIRED_ATTRS:
@@ -662,7 +665,7 @@ class _Assembler:
             fill = _fill_value(dtype)
             values = np.array([t.get(name, fill) for t in self.trials], dtype=dtype)
             cols[name] = ("trial", _plain(values))
-        return xr.Dataset(coords=cols)
+        return label(xr.Dataset(coords=cols))
 
     def final_attrs(self) -> dict[str, Any]:
         attrs = {k: v for k, v in self.attrs.items() if k not in ("statistics", "format_version")}
@@ -713,7 +716,7 @@ def _neuron_table(part: xr.Dataset, n: int, where: str) -> xr.Dataset:
     out = xr.Dataset(coords=cols)
     if "neuron" in part.coords:
         out = out.assign_coords(neuron=part["neuron"].values)
-    return out
+    return label(out)
 
 
 def _split_trials(ds: xr.Dataset, source: str) -> Iterator[xr.Dataset]:
@@ -860,7 +863,7 @@ class _ZarrWriter:
         first, rest = block.split(1)
         self.chunk = int(first.lengths[0])
         ds = xr.merge([self.asm.dataset(first), self.asm.neurons], compat="override", join="override")
-        ds = ds.assign_coords(eye_axis=_eye_axis())
+        ds = label(ds.assign_coords(eye_axis=_eye_axis()))
         ds.attrs = {}
         ds.to_zarr(self.tmp, mode="w", consolidated=False, encoding=_encoding(ds, self.chunk), write_empty_chunks=True)
         self.stored = [*FRAME_VARS, *DERIVED_FRAME_COORDS, *first.extras]
@@ -919,6 +922,7 @@ def _write_zarr(asm: _Assembler, data, tmp: Path) -> None:
     attrs = asm.final_attrs()
     attrs["coordinates"] = " ".join(sorted(coords))
     group.attrs.update(attrs)
+    consolidate(tmp)
 
 
 def _inner_chunk(frames: int) -> int | None:
@@ -1170,4 +1174,5 @@ def session_statistics(source: str | os.PathLike | xr.Dataset, *, recompute: boo
         import zarr
 
         zarr.open_group(str(path), mode="r+").attrs["statistics"] = json.dumps(stats)
+        consolidate(path)  # the consolidated copy of the attributes must not go stale
     return stats

@@ -26,7 +26,7 @@ from torch import nn
 
 from .config import ReadoutConfig
 
-__all__ = ["GaussianReadout", "features_at", "clip_features_at", "clip_features_by_matmul"]
+__all__ = ["GaussianReadout", "features_at", "clip_features_at"]
 
 
 def features_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -50,29 +50,6 @@ def clip_features_at(features: torch.Tensor, positions: torch.Tensor) -> torch.T
     grid = torch.stack([positions[..., 0], -positions[..., 1]], -1).unsqueeze(1)  # [B, 1, N, 2]
     out = F.grid_sample(features.reshape(b, t * c, h, w), grid.to(features.dtype), mode="bilinear",
                         padding_mode="border", align_corners=False)  # [B, T*C, 1, N]
-    return out.view(b, t, c, -1)
-
-
-def clip_features_by_matmul(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """The same interpolation as :func:`clip_features_at` (bilinear, pixel centres as
-    ``align_corners=False``, border padding), as a batched matrix product: each neuron's four
-    corner weights are scattered into a ``[B, N, h*w]`` matrix that multiplies the features.
-    On a GPU this trades grid sampling's atomic scatter in the backward pass (one atomic add
-    per neuron, frame, channel and corner) for three dense products.
-    """
-    b, t, c, h, w = features.shape
-    x = (((positions[..., 0] + 1) * w - 1) / 2).clamp(0, w - 1)  # pixel column; y is up, rows go down
-    y = (((1 - positions[..., 1]) * h - 1) / 2).clamp(0, h - 1)
-    x0 = x.detach().floor().clamp(max=max(w - 2, 0))
-    y0 = y.detach().floor().clamp(max=max(h - 2, 0))
-    wx, wy = x - x0, y - y0
-    x0, y0 = x0.long(), y0.long()
-    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
-    index = torch.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1], -1)  # [B, N, 4]
-    weight = torch.stack([(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy], -1)
-    sparse = torch.zeros(b, positions.shape[1], h * w, device=features.device, dtype=weight.dtype)
-    sparse = sparse.scatter_add(2, index, weight).to(features.dtype)  # [B, N, h*w]
-    out = torch.bmm(features.reshape(b, t * c, h * w), sparse.transpose(1, 2))  # [B, T*C, N]
     return out.view(b, t, c, -1)
 
 

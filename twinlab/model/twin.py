@@ -336,6 +336,19 @@ class Twin(nn.Module):
         parts = features.split(sizes) if len(encoded) > 1 else (features,)
         return [self.readouts[b["session"]](f) for b, f in zip(batches, parts)]
 
+    def set_memory_format(self, channels_last: bool = True) -> "Twin":
+        """Convolution weights in channels-last layout (3D: NDHWC, 2D: NHWC) or back; values are
+        unchanged. cuDNN then picks its channels-last kernels and the activations follow the
+        weights' layout (``benchmarks/profile_step.py`` measures the difference)."""
+        fmt3 = torch.channels_last_3d if channels_last else torch.contiguous_format
+        fmt2 = torch.channels_last if channels_last else torch.contiguous_format
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                m.weight.data = m.weight.data.contiguous(memory_format=fmt3)
+            elif isinstance(m, nn.Conv2d):
+                m.weight.data = m.weight.data.contiguous(memory_format=fmt2)
+        return self
+
     def compile_parts(self, **options) -> "Twin":
         """``torch.compile`` the heavy parts in place: the feedforward, the recurrent step (one
         graph reused for every frame, so compile time does not grow with clip length) and
@@ -405,6 +418,7 @@ class TwinResponder:
         self.session = session
         info = twin.session_info(session)
         self.neurons: pd.DataFrame = info.neurons
+        self.mouse_id: str = info.mouse_id
         self.screen: Screen = info.screen
         self.frame_rate_hz: float = info.screen.frame_rate_hz
 

@@ -137,8 +137,10 @@ class SimSettings:
                                            f"minutes={self.minutes}", f"session.trial_s={self.trial_s}",
                                            f"session.height_px={self.height_px}", f"session.width_px={self.width_px}",
                                            *self.overrides])
+        # the paper's six test domains (Table 1); other blocks of the presets (the Sensorium
+        # drifting-Gabor tuning protocol) are not part of its figures
         domains = tuple(dataclasses.replace(d, repeats=self.test_repeats, max_trial_s=self.test_trial_s)
-                        for d in cfg.session.test_domains)
+                        for d in cfg.session.test_domains if d.name in DOMAINS)
         cfg = dataclasses.replace(cfg, session=dataclasses.replace(cfg.session, test_domains=domains))
         cfg.validate(f"simulation {self.preset}")
         return cfg

@@ -40,6 +40,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..geometry import Screen
+from ..units import label
 
 __all__ = ["StimulusSpec", "Canvas", "Family", "iter_trials", "segment_rng", "n_frames_for", "GRAY"]
 
@@ -221,6 +222,7 @@ def iter_trials(family: Family, spec: StimulusSpec, plan: pd.DataFrame | None = 
             coords[name] = ("frame", np.concatenate(parts))
         ds = xr.Dataset({"frames": (("frame", "y", "x"), frames)}, coords=coords)
         ds.frames.attrs.update(units="luminance (0 black, 1 white)", gray=GRAY)
+        label(ds)
         ds.attrs.update(stimulus_attrs(family, spec, canvas))
         yield ds
 

@@ -16,10 +16,23 @@ from ..errors import InputError
 from ..storage import check_writable, open_dataset, output_format, write_chunks
 from .base import StimulusSpec, iter_trials, make_plan
 
-__all__ = ["save_stimulus", "load_stimulus", "NC_LIMIT_BYTES"]
+__all__ = ["save_stimulus", "load_stimulus", "stimulus_size", "NC_LIMIT_BYTES", "NC_WARN_BYTES"]
 
 # netCDF-3 is written from memory; past this a stimulus must go to zarr, which streams
 NC_LIMIT_BYTES = 512 * 2**20
+# past this a .nc takes long and much memory to write: worth a warning
+NC_WARN_BYTES = 64 * 2**20
+
+
+def stimulus_size(spec: StimulusSpec) -> dict:
+    """What ``spec`` makes, from its plan alone: ``trials``, ``frames``, ``seconds``, ``bytes``
+    (float32 frames), ``height_px``, ``width_px``."""
+    from . import family_of
+
+    plan = make_plan(family_of(spec), spec)
+    frames = int(plan["n_frames"].sum())
+    return {"trials": int(plan["trial"].nunique()), "frames": frames, "seconds": frames / spec.frame_rate_hz,
+            "bytes": frames * spec.height_px * spec.width_px * 4, "height_px": spec.height_px, "width_px": spec.width_px}
 
 
 def save_stimulus(spec: StimulusSpec, path: str | os.PathLike, progress: bool = True) -> Path:

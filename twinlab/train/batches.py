@@ -236,7 +236,7 @@ class DeviceSource:
         s = int(self._sessions[items[0]])
         arrays = self.arrays[s]
         starts = [int(self._starts[it]) + self.dataset.offset(i) for it, i in zip(items, indices)]
-        t = self.clip_frames
+        t = self.dataset.clip_length(s)
         out = {k: torch.stack([v[a : a + t] for a in starts]) for k, v in arrays.items()}
         out["session"] = torch.full((len(items),), s, dtype=torch.long)
         return out

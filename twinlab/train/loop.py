@@ -323,12 +323,14 @@ def _datasets(spec: RunSpec, stores: list[Path], device: torch.device, mixed: bo
     if mode == "device" and device.type != "cuda" and not mixed:
         mode = "cpu"
     cls = PreloadedClips if mode in ("cpu", "device") and not mixed else ClipDataset
-    train = cls(stores, clip_frames=cfg.clip_frames, tier="train", random_offsets=True, seed=cfg.seed)
+    train = cls(stores, clip_frames=cfg.clip_frames, tier="train", random_offsets=True, seed=cfg.seed,
+                min_clip_frames=cfg.burn_in + 1)
     items, minutes = select_minutes(train, cfg.train_minutes)
     val = None
     if cfg.validate_every > 0:
         try:
-            val = ClipDataset(stores, clip_frames=cfg.clip_frames, tier="validation", random_offsets=False, seed=cfg.seed)
+            val = ClipDataset(stores, clip_frames=cfg.clip_frames, tier="validation", random_offsets=False, seed=cfg.seed,
+                              min_clip_frames=cfg.burn_in + 1)
         except InputError:
             val = None  # no validation trials long enough: validation is skipped
     return train, items, minutes, val, mode
@@ -425,6 +427,14 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
         raise InputError(f"step = {mode!r} grows the batch instead of accumulating: set accumulate = 1 "
                          f"(and batch_size = clips per session per step), got accumulate = {cfg.accumulate}")
     train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device, mixed=mode != "eager")
+    short = [s for s in range(len(stores)) if train_ds.clip_length(s) != cfg.clip_frames]
+    if mode != "eager" and short:
+        # mixed steps run every session's clips through the core together: one clip length
+        if cfg.step != "auto":
+            raise InputError(f"step = {cfg.step!r} needs clips of {cfg.clip_frames} frames in every session; "
+                             f"{stores[short[0]]} has only shorter trials (use step = \"eager\")")
+        mode = "eager"
+        train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device)
     if mode == "eager":
         plan = BatchPlan(train_ds, cfg.batch_size, cfg.seed, items=items)
     else:
@@ -451,6 +461,8 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
             set_statistics(twin, info.key, train_ds.statistics(s), train_ds.response_scale(s).numpy())
         twin.to(device)
         start = 0
+    if _switch(cfg.channels_last, device):
+        twin.set_memory_format(True)  # before the optimiser: its state buffers take the same layout
     names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out, graph=mode == "graph")
 
     # everything is checked: only now does the run folder appear

@@ -46,6 +46,10 @@ class MixedPlan:
         if len(items) == 0:
             raise InputError("no training clips left to draw from")
         self.batch_size, self.seed, self.clip_frames = int(batch_size), int(seed), dataset.clip_frames
+        short = [dataset.session_ids[s] for s in range(len(dataset.paths)) if dataset.clip_length(s) != self.clip_frames]
+        if short:
+            raise InputError(f"session {short[0]} has no trial of {self.clip_frames} frames: mixed batches need "
+                             "the same clip length in every session")
         sessions = np.asarray(dataset.item_sessions)[items]
         self.n_sessions = len(dataset.paths)
         self._items, self._starts, self._room = [], [], []

@@ -4,6 +4,8 @@
 ``spatial``: STA of off dots, SSI, 2D Gaussian receptive fields (from flashing dots).
 ``responses``: frame-by-frame responses -> one value per presentation (lag-aware).
 ``permutation``: OSI/DSI with the permutation test of the real Sensorium 2023 tables.
+``session``: in-vivo tuning of a recorded session (same code as for scans).
+``labels``: units and long names of every tuning variable.
 ``lm``: the batched Levenberg-Marquardt both fits use.
 """
 
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .labels import label_tuning
 from .measure import measure_tuning
 from .orientation import fit_von_mises, orientation_tuning, selectivity_indices
 from .permutation import gabor_selectivity, permutation_selectivity, single_presentations
 from .responses import best_lag, direction_curve, presentation_images, presentations
+from .session import session_tuning, tuning_trials
 from .spatial import fit_gaussian_2d, spatial_selectivity_index, spatial_tuning, spike_triggered_average
 
 __all__ = [
@@ -24,16 +28,19 @@ __all__ = [
     "fit_gaussian_2d",
     "fit_von_mises",
     "gabor_selectivity",
+    "label_tuning",
     "measure_tuning",
     "orientation_tuning",
     "permutation_selectivity",
     "presentation_images",
     "presentations",
     "selectivity_indices",
+    "session_tuning",
     "single_presentations",
     "spatial_selectivity_index",
     "spatial_tuning",
     "spike_triggered_average",
+    "tuning_trials",
 ]
 
 
