@@ -107,9 +107,11 @@ def main() -> int:
         other = t_record - sum(v for k, v in stages.items() if k != "mouse build")
         print(f"{'the rest (trial assembly, hand-over to the writer)':44s} {other:7.2f}")
         print(f"{'record_session':44s} {t_record:7.2f}")
-        print(f"{'total with the mouse build':44s} {total:7.2f}   goal {GOAL_S:.0f} s: "
-              f"{'MET' if total <= GOAL_S else 'NOT MET'}")
-        print(f"\n{n_frames} frames ({n_frames / mouse.frame_rate_hz / 60:.1f} min), store {size / 2**30:.2f} GiB; "
+        at_goal = args.minutes >= 120 and args.neurons >= 1000 and (args.height, args.width) == (36, 64)
+        verdict = ("MET" if total <= GOAL_S else "NOT MET") if at_goal else "applies at 120 min x 1000 neurons, 36 x 64"
+        print(f"{'total with the mouse build':44s} {total:7.2f}   goal {GOAL_S:.0f} s: {verdict}")
+        print(f"\n{n_frames} frames ({n_frames / mouse.frame_rate_hz / 60:.1f} min of session with the test block), "
+              f"store {size / 2**30:.2f} GiB; "
               f"CPU s: this process {cpu_main:.1f}, rendering workers {cpu_workers:.1f}; "
               f"{n_frames / t_record:,.0f} frames/s")
         if dev.type == "cuda":
@@ -117,7 +119,7 @@ def main() -> int:
         record = {"bench": "bench_record", "minutes": args.minutes, "neurons": args.neurons, "height": args.height,
                   "width": args.width, "device": str(dev), "workers": workers, "cpus": usable_cpus(),
                   "frames": n_frames, "store_bytes": size, "build_s": t_build, "record_s": t_record, "total_s": total,
-                  "goal_s": GOAL_S, "met": total <= GOAL_S, "cpu_main_s": cpu_main, "cpu_workers_s": cpu_workers,
+                  "goal_s": GOAL_S, "met": (total <= GOAL_S) if at_goal else None, "cpu_main_s": cpu_main, "cpu_workers_s": cpu_workers,
                   **{k: v for k, v in clock.items() if k.endswith("_s")}}
         out = os.environ.get("OUT")
         if out:

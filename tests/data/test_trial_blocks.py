@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from test_session_store import assert_same, make_session
 
 from twinlab.data import TrialBlock, open_session, write_session
 from twinlab.errors import InputError
-
-from test_session_store import assert_same, make_session
 
 
 def _blocks(ds, groups):

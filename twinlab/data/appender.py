@@ -27,14 +27,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..stimuli.parallel import usable_cpus
+
 __all__ = ["ZarrAppender", "BackgroundWorker"]
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 class ZarrAppender:
@@ -49,7 +44,7 @@ class ZarrAppender:
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
         self.path = Path(path)
-        self.threads = int(threads or max(2, _cpus()))
+        self.threads = int(threads or max(2, usable_cpus()))
         self._vars: dict[str, _Var] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._config = None

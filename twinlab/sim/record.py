@@ -189,10 +189,10 @@ def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.P
     waiting for the workers' frames, ``responses_s`` rates and noise) and ``produced_at``
     (``time.perf_counter()`` when the last trial was handed to the writer), for benchmarks.
     """
-    from ..storage import check_writable
     from ..stimuli import family_of, usable_cpus
     from ..stimuli import plan as stimulus_plan
     from ..stimuli.parallel import iter_trials_ahead
+    from ..storage import check_writable
 
     t0 = time.perf_counter()
     session.validate()

@@ -18,17 +18,15 @@ from typing import Iterable, Iterator, Mapping
 import xarray as xr
 
 from . import gabor, gaussian_dots, natural, pink_noise, rdk, sensorium_gabor
-from .base import Canvas, Family, StimulusSpec
+from .base import Canvas, Family, StimulusSpec, make_plan
 from .base import iter_trials as _iter_trials
-from .base import make_plan
 from .gabor import GaborSpec
 from .gaussian_dots import GaussianDotsSpec
 from .natural import NaturalImagesSpec, NaturalMoviesSpec
 from .parallel import iter_trials_ahead, usable_cpus
 from .pink_noise import PinkNoiseSpec
-from .presets import preset_names, spec_to_toml
+from .presets import preset_names, spec_from_dict, spec_to_toml
 from .presets import resolve_spec as _resolve_spec
-from .presets import spec_from_dict
 from .rdk import RDKSpec
 from .sensorium_gabor import SensoriumGaborSpec
 
