@@ -28,9 +28,9 @@ def test_overrides_reach_nested_tables_and_toml_round_trips(tmp_path):
 
 
 def test_a_model_preset_file_as_config_gives_the_papers_recipe_for_it():
-    from twinlab.model.config import _preset_dir
+    from twinlab.model.config import MODELS
 
-    path = str(_preset_dir().joinpath("small.toml"))
+    path = str(MODELS.path("small"))
     cfg = resolve_train_config(path)
     assert cfg.model.endswith("small.toml") and cfg.epochs == 200
 

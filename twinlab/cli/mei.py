@@ -52,7 +52,7 @@ def mei(model, mouse, neurons, kind, steps, norm, constraint, frames, overrides,
     from ..mei.objective import as_objective, resolve_neurons
     from ..mei.verify import match_neurons
     from ..responders import load_responder
-    from ..stimuli.presets import parse_overrides
+    from ..settings import parse_overrides
     from ..storage import check_new_folder
 
     target = check_new_folder(out)

@@ -49,7 +49,7 @@ def train_multitask(data, config_name, overrides, model, model_overrides, task_o
     import dataclasses
 
     from ..model.multitask import MultiTaskConfig
-    from ..stimuli.presets import parse_overrides
+    from ..settings import parse_overrides
     from ..train import resolve_train_config
     from ..train.multitask import MaskingConfig, resume_multitask
     from ..train.multitask import train_multitask as run

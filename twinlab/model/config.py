@@ -13,16 +13,11 @@ loading compares it field by field.
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
-from ..settings import build_dataclass, toml_value
-from ..stimuli.presets import parse_overrides
+from ..settings import PresetKind, to_plain
 
 __all__ = [
     "PerspectiveConfig",
@@ -36,6 +31,7 @@ __all__ = [
     "config_to_toml",
     "preset_names",
     "config_differences",
+    "MODELS",
 ]
 
 RECURRENT_KINDS = ("conv_lstm", "cvt_lstm")
@@ -248,7 +244,7 @@ class TwinConfig:
         return (self.frame_height, self.frame_width)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(dataclasses.asdict(self))
+        return to_plain(self)
 
     def core_dict(self) -> dict[str, Any]:
         """The fields that decide the shared core's weights (what a core transfer must match)."""
@@ -259,41 +255,19 @@ class TwinConfig:
         return out
 
 
-def _to_plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _to_plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_to_plain(x) for x in v]
-    return v
+# -- presets (the engine is twinlab.settings; these names are what the rest of the code calls) --
 
-
-# -- building from plain dicts (TOML, JSON) ------------------------------------------------
+MODELS = PresetKind("models", "model", TwinConfig, what="model config")
 
 
 def config_from_dict(values: Mapping[str, Any], where: str = "model config") -> TwinConfig:
     """A TwinConfig from a plain nested dict (as read from TOML or a checkpoint's JSON)."""
-    if not isinstance(values, Mapping):
-        raise InputError(f"{where}: expected a table of settings")
-    return build_dataclass(TwinConfig, values, where)
-
-
-# -- presets --------------------------------------------------------------------------------
-
-
-def _preset_dir():
-    return resources.files("twinlab").joinpath("presets", "models")
+    return MODELS.from_dict(values, where)
 
 
 def preset_names() -> list[str]:
-    """Names of the shipped model presets (``models/*.toml``)."""
-    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".toml"))
-
-
-def _merge(base: Mapping, extra: Mapping) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
+    """Names of the shipped model presets (``twinlab/presets/models/*.toml``)."""
+    return MODELS.names()
 
 
 def resolve_config(name: str = "foundation", overrides: Iterable[str] | Mapping = ()) -> TwinConfig:
@@ -302,33 +276,12 @@ def resolve_config(name: str = "foundation", overrides: Iterable[str] | Mapping 
     >>> resolve_config("small", ["recurrent.kind=cvt_lstm"]).recurrent.kind
     'cvt_lstm'
     """
-    extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    if name.endswith(".toml"):
-        path = Path(name)
-        if not path.is_file():
-            raise InputError(f"model config file {name} does not exist")
-        text, where = path.read_text(), name
-    else:
-        preset = _preset_dir().joinpath(f"{name}.toml")
-        if not preset.is_file():
-            raise InputError(f"unknown model preset {name!r} (known: {', '.join(preset_names())})")
-        text, where = preset.read_text(), f"model preset {name}"
-    try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{where}: not valid TOML ({e})") from None
-    return config_from_dict(_merge(values, extra), where)
+    return MODELS.resolve(name, overrides)
 
 
 def config_to_toml(config: TwinConfig, header: str = "") -> str:
     """Write a config as a preset (the inverse of :func:`resolve_config` on a file)."""
-    d = config.to_dict()
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    tables = {k: v for k, v in d.items() if isinstance(v, dict)}
-    lines += [f"{k} = {toml_value(v)}" for k, v in d.items() if k not in tables]
-    for name, table in tables.items():
-        lines += ["", f"[{name}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
+    return MODELS.to_toml(config, header)
 
 
 def config_differences(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:

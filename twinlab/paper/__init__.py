@@ -8,8 +8,9 @@ Every figure is a module (``fig2``, ``fig3``, ``fig4``, ``fig5``, ``ed3``, ``ed5
 
 Settings: ``twinlab/presets/figures/<NAME>.toml`` is the Config written down; a figure's
 settings are its defaults, that file, ``QUICK`` (with ``quick=True``) and ``key=value``
-overrides (``sim.n_mice=2``, ``fractions=[0.5, 1]``), in that order, built strictly by
-:func:`twinlab.settings.build_dataclass` (an unknown key is a one-line InputError).
+overrides (``sim.n_mice=2``, ``fractions=[0.5, 1]``), in that order, built strictly by the
+preset engine (:data:`FIGURE_SETTINGS`, a :class:`twinlab.settings.PresetKind` whose preset name
+picks the figure's Config; an unknown key is a one-line InputError).
 
 >>> tables = run_figure("fig2", "results/", quick=True)
 >>> run_all("results/", quick=True)          # every figure into one folder
@@ -17,18 +18,18 @@ overrides (``sim.n_mice=2``, ``fractions=[0.5, 1]``), in that order, built stric
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib
-import tomllib
-from importlib import resources
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
-from ..settings import build_dataclass, dataclass_to_toml
+from ..settings import PresetKind, nest
 
-__all__ = ["FIGURES", "figure_module", "available_figures", "resolve_figure_config", "figure_config_to_toml",
+__all__ = ["FIGURES", "FIGURE_SETTINGS", "figure_module", "available_figures", "resolve_figure_config", "figure_config_to_toml",
            "run_figure", "run_all", "script_main"]
 
 # name -> module; imported on first use (fig4 and fig5 may be absent from a partial checkout)
@@ -66,56 +67,19 @@ def available_figures() -> list[str]:
     return out
 
 
-def _preset_file(name: str):
-    return resources.files("twinlab").joinpath("presets", "figures", f"{name}.toml")
-
-
-def _merge(base: Mapping, extra: Mapping) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
-
-
-def _nested(flat: Mapping[str, Any]) -> dict:
-    """``{"sim.n_mice": 2}`` -> ``{"sim": {"n_mice": 2}}``."""
-    out: dict = {}
-    for key, value in flat.items():
-        node = out
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
-    return out
-
-
-def _as_plain(cfg: Any) -> dict:
-    return {f.name: (_as_plain(getattr(cfg, f.name)) if dataclasses.is_dataclass(getattr(cfg, f.name))
-                     else getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+# the preset's name (the figure's) picks its dataclass, the figure's Config
+FIGURE_SETTINGS = PresetKind("figures", "figure", named=lambda name: figure_module(name).Config,
+                             what="figure settings")
 
 
 def resolve_figure_config(name: str, quick: bool = False, settings: Iterable[str] | Mapping = ()) -> Any:
     """The Config of figure ``name``: defaults, its TOML preset, ``QUICK`` if asked, then ``settings``."""
-    from ..stimuli.presets import parse_overrides
-
-    mod = figure_module(name)
-    values = _as_plain(mod.Config())
-    preset = _preset_file(name)
-    if preset.is_file():
-        try:
-            values = _merge(values, tomllib.loads(preset.read_text()))
-        except tomllib.TOMLDecodeError as e:
-            raise InputError(f"figure preset {name}.toml: not valid TOML ({e})") from None
-    if quick:
-        values = _merge(values, _nested(mod.QUICK))
-    extra = dict(settings) if isinstance(settings, Mapping) else parse_overrides(settings)
-    values = _merge(values, extra)
-    return build_dataclass(mod.Config, values, f"figure {name} settings")
+    return FIGURE_SETTINGS.resolve(name, settings, [nest(figure_module(name).QUICK)] if quick else [])
 
 
 def figure_config_to_toml(cfg: Any, header: str = "") -> str:
     """A figure's Config as its preset file (read back by :func:`resolve_figure_config`)."""
-    return dataclass_to_toml(cfg, header)
+    return FIGURE_SETTINGS.to_toml(cfg, header)
 
 
 def run_figure(name: str, out: str | Path, quick: bool = False, settings: Iterable[str] | Mapping = (),
@@ -161,9 +125,6 @@ def run_all(out: str | Path, quick: bool = False, settings: Iterable[str] = (), 
 
 def script_main(name: str, argv: list[str] | None = None, doc: str | None = None) -> int:
     """The command line of ``analyses/<name>.py``: ``[--quick] [--out DIR] [--set k=v ...] [--device D]``."""
-    import argparse
-    import sys
-
     ap = argparse.ArgumentParser(prog=f"analyses/{name}.py", description=doc or f"Reproduce figure {name} of the paper.",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny twins on the CPU (minutes; noisy numbers)")

@@ -21,17 +21,12 @@ Layout:
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
 from ..geometry import Screen
-from ..settings import toml_value
+from ..settings import PresetKind, build_dataclass, to_plain
 
 __all__ = [
     "AreaConfig",
@@ -49,6 +44,7 @@ __all__ = [
     "config_to_toml",
     "preset_names",
     "resolve_cohort",
+    "COHORTS",
 ]
 
 
@@ -478,131 +474,32 @@ def _require(cond: bool, message: str) -> None:
         raise InputError(message)
 
 
-# -- dicts and TOML ---------------------------------------------------------------------------
+# -- dicts, TOML and presets (the engine is twinlab.settings) --------------------------------
+
+COHORTS = PresetKind("sim", "simulation", CohortConfig, what="cohort", check=CohortConfig.validate)
 
 
 def to_dict(cfg: Any) -> Any:
     """A config (nested dataclasses, tuples, Screen) as plain dicts/lists (TOML/JSON-ready)."""
-    if dataclasses.is_dataclass(cfg):
-        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
-    if isinstance(cfg, (tuple, list)):
-        return [to_dict(v) for v in cfg]
-    return cfg
+    return to_plain(cfg)
 
 
 def from_dict(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    """Build dataclass ``cls`` from a nested dict, coercing numbers and refusing unknown keys."""
-    if not isinstance(values, Mapping):
-        raise InputError(f"{where}: expected a table of settings, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(fields))})")
-    kwargs = {name: _coerce(hints[name], v, f"{where}.{name}") for name, v in values.items()}
-    try:
-        return cls(**kwargs)
-    except InputError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise InputError(f"{where}: {e}") from None
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    if tp is Screen:
-        return from_dict(Screen, value, where)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"{where}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise InputError(f"{where}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if origin in (typing.Union, types.UnionType):
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    else:
-        return value
-    raise InputError(f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}")
+    """Build dataclass ``cls`` from a nested dict, coercing by type hint and refusing unknown keys."""
+    return build_dataclass(cls, values, where)
 
 
 def config_to_toml(cfg: CohortConfig) -> str:
     """A cohort config as a TOML preset (read back by :func:`resolve_cohort`)."""
-    d = to_dict(cfg)
-    lines: list[str] = []
-
-    def emit(table: dict, prefix: str) -> None:
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        if prefix:
-            lines.append(f"\n[{prefix}]")
-        lines.extend(f"{k} = {toml_value(v)}" for k, v in scalars.items())
-        for k, v in table.items():
-            if isinstance(v, dict):
-                emit(v, f"{prefix}.{k}" if prefix else k)
-
-    emit(d, "")
-    return "\n".join(lines).lstrip() + "\n"
-
-
-# -- presets ----------------------------------------------------------------------------------
-
-
-def _preset_dir():
-    return resources.files("twinlab").joinpath("presets", "sim")
+    return COHORTS.to_toml(cfg)
 
 
 def preset_names() -> list[str]:
     """Names of the shipped cohort presets (``presets/sim/*.toml``)."""
-    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".toml"))
-
-
-def _merge(base: dict, extra: Mapping) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
+    return COHORTS.names()
 
 
 def resolve_cohort(name: str | None = None, overrides: Iterable[str] | Mapping = ()) -> CohortConfig:
     """Cohort config from a preset name or a ``.toml`` path (None: the defaults), with
     ``key=value`` overrides (dotted keys reach nested tables: ``mouse.noise.latent_sd=0``)."""
-    from ..stimuli.presets import parse_overrides
-
-    values: dict = {}
-    where = "cohort"
-    if name:
-        path = Path(name)
-        if name.endswith(".toml"):
-            if not path.is_file():
-                raise InputError(f"cohort file {name} does not exist")
-            text, where = path.read_text(), name
-        elif _preset_dir().joinpath(f"{name}.toml").is_file():
-            text, where = _preset_dir().joinpath(f"{name}.toml").read_text(), f"preset {name}"
-        else:
-            raise InputError(f"unknown simulation preset {name!r} (known: {', '.join(preset_names())})")
-        try:
-            values = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise InputError(f"{where}: not valid TOML ({e})") from None
-    extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    cfg = from_dict(CohortConfig, _merge(values, extra), where)
-    cfg.validate(where)
-    return cfg
+    return COHORTS.resolve(name, overrides)

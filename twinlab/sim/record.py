@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from ..data import TrialBlock
 from ..errors import InputError
 from ..geometry import Screen
+from ..settings import merge, parse_overrides
 from .config import CohortConfig, MouseConfig, SessionConfig, from_dict, to_dict
 from .mouse import VirtualMouse
 
@@ -85,14 +86,13 @@ class _Trial:
 
 def _spec(preset: str, overrides, session: SessionConfig, screen: Screen, seed: int, extra: dict | None = None):
     from ..stimuli import resolve_spec
-    from ..stimuli.presets import _merge, parse_overrides
 
-    values = _merge(parse_overrides(overrides), {"height_px": session.height_px, "width_px": session.width_px,
-                                                 "seed": int(seed), "screen": screen.to_dict()})
+    values = merge(parse_overrides(overrides), {"height_px": session.height_px, "width_px": session.width_px,
+                                                "seed": int(seed), "screen": screen.to_dict()})
     spec = resolve_spec(preset, values)
     if extra:
         fields = {f.name for f in dataclasses.fields(spec)}
-        spec = resolve_spec(preset, _merge(values, {k: v for k, v in extra.items() if k in fields}))
+        spec = resolve_spec(preset, merge(values, {k: v for k, v in extra.items() if k in fields}))
     return spec
 
 

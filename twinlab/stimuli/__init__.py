@@ -13,10 +13,13 @@ coordinates (see :mod:`twinlab.stimuli.base` for the schema).
 
 from __future__ import annotations
 
+import json
 from typing import Iterable, Iterator, Mapping
 
 import xarray as xr
 
+from ..errors import InputError
+from ..settings import PresetKind
 from . import gabor, gaussian_dots, natural, pink_noise, rdk, sensorium_gabor
 from .base import Canvas, Family, StimulusSpec, make_plan
 from .base import iter_trials as _iter_trials
@@ -25,8 +28,6 @@ from .gaussian_dots import GaussianDotsSpec
 from .natural import NaturalImagesSpec, NaturalMoviesSpec
 from .parallel import iter_trials_ahead, usable_cpus
 from .pink_noise import PinkNoiseSpec
-from .presets import preset_names, spec_from_dict, spec_to_toml
-from .presets import resolve_spec as _resolve_spec
 from .rdk import RDKSpec
 from .sensorium_gabor import SensoriumGaborSpec
 
@@ -36,8 +37,13 @@ FAMILIES: dict[str, Family] = {
               sensorium_gabor.FAMILY)
 }
 
+# a stimulus preset names its family (``family = "gabor"``); a bare family name is its defaults
+STIMULI = PresetKind("stimuli", "stimulus", key="family", classes=lambda: {n: f.spec for n, f in FAMILIES.items()},
+                     what="stimulus", unknown="stimulus")
+
 __all__ = [
     "FAMILIES",
+    "STIMULI",
     "Canvas",
     "StimulusSpec",
     "GaborSpec",
@@ -54,6 +60,7 @@ __all__ = [
     "preset_names",
     "resolve_spec",
     "spec_to_toml",
+    "spec_from_dict",
     "spec_from_attrs",
     "usable_cpus",
 ]
@@ -64,25 +71,33 @@ def family_of(spec: StimulusSpec) -> Family:
     return FAMILIES[spec.family]
 
 
+def preset_names() -> list[str]:
+    """Names of the shipped stimulus presets (``twinlab/presets/stimuli/*.toml``)."""
+    return STIMULI.names()
+
+
 def resolve_spec(name: str, overrides: Iterable[str] | Mapping = ()) -> StimulusSpec:
     """Spec from a preset name (``stimuli/NAME.toml``), a family name or a ``.toml`` path,
     with ``key=value`` overrides (``screen.distance_cm=20`` reaches the monitor)."""
-    return _resolve_spec(FAMILIES, name, overrides)
+    return STIMULI.resolve(name, overrides)
+
+
+def spec_from_dict(values: Mapping, where: str = "stimulus") -> StimulusSpec:
+    """The spec of ``values["family"]`` from a plain dict (as read from TOML or JSON)."""
+    return STIMULI.from_dict(values, where)
+
+
+def spec_to_toml(spec: StimulusSpec) -> str:
+    """Write a spec as a preset (the inverse of :func:`resolve_spec` on a file)."""
+    return STIMULI.to_toml(spec)
 
 
 def spec_from_attrs(attrs: Mapping) -> StimulusSpec:
     """The spec a Stimulus (or a scan of one) was made from, read back from its ``attrs``."""
-    import json
-
     text = attrs.get("stimulus_spec") or attrs.get("spec")
     if not text:
-        from ..errors import InputError
-
         raise InputError("no stimulus spec recorded in these attributes")
-    values = json.loads(text)
-    if isinstance(values.get("screen"), dict):
-        values["screen"] = {k: v for k, v in values["screen"].items()}
-    return spec_from_dict(FAMILIES, values, "recorded stimulus spec")
+    return spec_from_dict(json.loads(text), "recorded stimulus spec")
 
 
 def plan(spec: StimulusSpec):

@@ -40,6 +40,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..geometry import Screen
+from ..settings import to_plain
 from ..units import label
 
 __all__ = ["StimulusSpec", "Canvas", "Family", "iter_trials", "segment_rng", "n_frames_for", "GRAY"]
@@ -87,11 +88,7 @@ class StimulusSpec:
         return self.screen.frame_rate_hz
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"family": self.family}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.to_dict() if isinstance(v, Screen) else (list(v) if isinstance(v, tuple) else v)
-        return out
+        return {"family": self.family, **to_plain(self)}
 
 
 def require(condition: bool, message: str) -> None:

@@ -18,14 +18,13 @@ minutes of wall clock / of recorded training data.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
-from ..settings import build_dataclass
+from ..model.config import TwinConfig
+from ..settings import PresetKind, to_plain
 
 __all__ = [
     "ScheduleConfig",
@@ -37,6 +36,7 @@ __all__ = [
     "train_preset_names",
     "resolve_train_config",
     "looks_like_model_config",
+    "TRAINING",
 ]
 
 LOSSES = ("poisson", "mse")
@@ -193,81 +193,44 @@ class TrainConfig:
         return self.epochs * self.iterations
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_plain(self)
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
 
-# -- plain dicts (TOML, JSON) -----------------------------------------------------------------
-
-
-def train_config_from_dict(values: Mapping[str, Any], where: str = "train config") -> TrainConfig:
-    """A TrainConfig from a plain nested dict (TOML, or a run folder's JSON)."""
-    return build_dataclass(TrainConfig, values, where)
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(v)
-
-
-def train_config_to_toml(config: TrainConfig, header: str = "") -> str:
-    """A config as a preset file (the inverse of :func:`resolve_train_config` on a path)."""
-    d = config.to_dict()
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    tables = {k: v for k, v in d.items() if isinstance(v, dict)}
-    lines += [f"{k} = {_toml(v)}" for k, v in d.items() if k not in tables]
-    for name, table in tables.items():
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
-
-
-# -- presets ----------------------------------------------------------------------------------
-
-
-def _preset_dir():
-    return resources.files("twinlab").joinpath("presets", "train")
-
-
-def train_preset_names() -> list[str]:
-    """Names of the shipped training presets (``twinlab/presets/train/*.toml``)."""
-    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".toml"))
-
-
-def _merge(base: Mapping, extra: Mapping) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
-
-
 def looks_like_model_config(values: Mapping[str, Any]) -> bool:
     """True for the contents of a model preset (``models/NAME.toml``) rather than a training one."""
-    from ..model.config import TwinConfig
-
     model_keys = {f.name for f in dataclasses.fields(TwinConfig)}
     return bool(values) and set(values) <= model_keys
 
 
-def _read_toml(name: str) -> tuple[dict, str]:
-    if name.endswith(".toml"):
-        path = Path(name)
-        if not path.is_file():
-            raise InputError(f"train config file {name} does not exist")
-        text, where = path.read_text(), name
-    else:
-        preset = _preset_dir().joinpath(f"{name}.toml")
-        if not preset.is_file():
-            raise InputError(f"unknown training preset {name!r} (known: {', '.join(train_preset_names())})")
-        text, where = preset.read_text(), f"training preset {name}"
-    try:
-        return tomllib.loads(text), where
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{where}: not valid TOML ({e})") from None
+def _model_file_as_recipe(values: dict, name: str, where: str) -> tuple[dict, str]:
+    """A ``.toml`` path holding a *model* configuration (``twinlab train --config
+    models/foundation.toml``) is the paper's training recipe for that architecture."""
+    if looks_like_model_config(values):
+        return {"model": str(Path(name).resolve())}, f"train config (paper recipe for model {name})"
+    return values, where
+
+
+# -- presets (the engine is twinlab.settings) -------------------------------------------------
+
+TRAINING = PresetKind("train", "training", TrainConfig, what="train config", adapt=_model_file_as_recipe)
+
+
+def train_config_from_dict(values: Mapping[str, Any], where: str = "train config") -> TrainConfig:
+    """A TrainConfig from a plain nested dict (TOML, or a run folder's JSON)."""
+    return TRAINING.from_dict(values, where)
+
+
+def train_config_to_toml(config: TrainConfig, header: str = "") -> str:
+    """A config as a preset file (the inverse of :func:`resolve_train_config` on a path)."""
+    return TRAINING.to_toml(config, header)
+
+
+def train_preset_names() -> list[str]:
+    """Names of the shipped training presets (``twinlab/presets/train/*.toml``)."""
+    return TRAINING.names()
 
 
 def resolve_train_config(name: str = "paper", overrides: Iterable[str] | Mapping = ()) -> TrainConfig:
@@ -280,10 +243,4 @@ def resolve_train_config(name: str = "paper", overrides: Iterable[str] | Mapping
     >>> resolve_train_config("small", ["epochs=3", "schedule.restart=false"]).epochs
     3
     """
-    from ..stimuli.presets import parse_overrides
-
-    extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    values, where = _read_toml(name)
-    if name.endswith(".toml") and looks_like_model_config(values):
-        values, where = {"model": str(Path(name).resolve())}, f"train config (paper recipe for model {name})"
-    return train_config_from_dict(_merge(values, extra), where)
+    return TRAINING.resolve(name, overrides)
