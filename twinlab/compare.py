@@ -27,7 +27,7 @@ import xarray as xr
 from scipy import stats
 
 from .errors import InputError
-from .storage import open_dataset
+from .storage import load_dataset
 from .tuning import angular_difference
 from .tuning.run import load_measured
 
@@ -66,7 +66,7 @@ def load_tuning(path: str | os.PathLike) -> xr.Dataset:
         raise InputError(f"{path} does not exist")
     if path.is_dir() and (path / "OSI.npy").exists():
         return _load_npy_folder(path)
-    ds = open_dataset(path)
+    ds = load_dataset(path)
     if "responses" in ds.variables:
         return load_measured(path)
     if "neuron" not in ds.dims:

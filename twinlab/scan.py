@@ -29,12 +29,16 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .errors import InputError
+from .storage import load_part
 from .stimuli import StimulusSpec, iter_trials
 from .units import label
 
 __all__ = ["ScanConfig", "scan", "iter_scan", "neuron_table", "select_neurons", "pick_device"]
 
 BEHAVIOR_MODES = ("median", "recorded")
+
+
+MAX_REPEATS = 10_000  # far beyond any protocol (the paper's: 10); a typo's 10**23 would run forever
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,12 @@ class ScanConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.repeats < 1:
-            raise InputError(f"scan: repeats must be at least 1, got {self.repeats}")
+        if not 1 <= self.repeats <= MAX_REPEATS:
+            raise InputError(f"scan: repeats must be in 1..{MAX_REPEATS}, got {self.repeats}")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"scan: seed must be in [0, 2**63), got {self.seed}")
+        if self.max_batch_trials is not None and self.max_batch_trials < 1:
+            raise InputError(f"scan: max_batch_trials must be at least 1, got {self.max_batch_trials}")
         if self.behavior not in BEHAVIOR_MODES:
             raise InputError(f"scan: behavior must be one of {BEHAVIOR_MODES}, got {self.behavior!r}")
         if self.preroll_s < 0:
@@ -204,7 +212,8 @@ def _trial_source(stimulus) -> tuple[Iterator[xr.Dataset], int]:
     trial = stimulus.trial.values
     starts = np.flatnonzero(np.r_[True, trial[1:] != trial[:-1]])
     ends = np.r_[starts[1:], len(trial)]
-    return (stimulus.isel(frame=slice(int(s), int(e))) for s, e in zip(starts, ends)), len(starts)
+    return ((load_part(stimulus.isel(frame=slice(int(s), int(e))), f"stimulus trial {k}")
+             for k, (s, e) in enumerate(zip(starts, ends))), len(starts))
 
 
 def _run_batch(responder, trials, idx, table, config, dev, pre, med, noise, gen) -> xr.Dataset:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import tomllib
 import types
 import typing
@@ -34,8 +35,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InputError
 
-__all__ = ["PresetKind", "build_dataclass", "coerce", "parse_value", "parse_overrides", "nest", "merge",
-           "to_plain", "toml_value", "dataclass_to_toml", "read_toml"]
+__all__ = ["PresetKind", "build_dataclass", "coerce", "check_number", "parse_value", "parse_overrides", "nest", "merge",
+           "to_plain", "toml_value", "dataclass_to_toml", "read_toml", "INT_LIMIT"]
+
+INT_LIMIT = 2**63  # integer settings fit in int64 (seeds, counts: what numpy and torch take)
 
 
 # -- overrides and merging ------------------------------------------------------------------
@@ -161,18 +164,29 @@ def coerce(tp: Any, value: Any, where: str, name: str, default: Any = dataclasse
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return check_number(value, f"{where}: {name}")
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            return int(check_number(value, f"{where}: {name}"))
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return float(check_number(value, f"{where}: {name}"))
     elif tp is str:
         if isinstance(value, str):
             return value
     elif tp is Any or not isinstance(tp, type) or isinstance(value, tp):
         return value  # Any, an unparameterised hint, or a value already of its class
     raise bad
+
+
+def check_number(value: int | float, where: str) -> int | float:
+    """``value`` unchanged if it is a finite number an int64 / float64 setting can hold; else
+    one line. TOML spells ``nan`` and ``inf`` and integers of any length; no setting means
+    either, and an integer beyond int64 overflows numpy and torch (seeds, counts)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{where} = {value!r} must be a finite number")
+    if isinstance(value, int) and not -INT_LIMIT < value < INT_LIMIT:
+        raise InputError(f"{where} = {str(value)[:24]}... is out of range (integers up to 2**63)")
+    return value
 
 
 def build_dataclass(cls: type, values: Mapping[str, Any], where: str):
@@ -193,8 +207,11 @@ def build_dataclass(cls: type, values: Mapping[str, Any], where: str):
         kwargs[name] = coerce(hints[name], value, where, name, default)
     try:
         return cls(**kwargs)
-    except InputError:
-        raise
+    except InputError as e:
+        # a dataclass's own checks do not know the file: name it (once, at the outermost table)
+        if str(e).startswith(where.split(" [", 1)[0]):
+            raise
+        raise InputError(f"{where}: {e}") from None
     except (TypeError, ValueError) as e:
         raise InputError(f"{where}: {e}") from None
 

@@ -7,10 +7,11 @@ import pytest
 import xarray as xr
 import zarr
 
-from twinlab.data.appender import BackgroundWorker, ZarrAppender
+from twinlab.data.appender import BackgroundWorker, ZarrAppender, _direct_encoder
+from twinlab.storage import checksummed
 
 
-def _store(path, n0, chunk, inner=None):
+def _store(path, n0, chunk, inner=None, checksum=False):
     """A store created through xarray with the session store's layouts: a sharded float32
     movie and responses, float/int/bool/string frame columns and a [frame, 2] variable."""
     rng = np.random.default_rng(1)
@@ -22,11 +23,12 @@ def _store(path, n0, chunk, inner=None):
                 "saccade": ("frame", rng.random(n0) > 0.7),
                 "clip_name": ("frame", np.array(["a"] * n0, dtype=object))})
     enc = {}
+    extra = checksummed() if checksum else {}
     for name, var in ds.variables.items():
         if var.dims[0] == "frame":
-            enc[name] = {"chunks": (chunk, *var.shape[1:])}
+            enc[name] = {"chunks": (chunk, *var.shape[1:]), **extra}
             if inner and var.ndim >= 2 and name != "pupil_center":
-                enc[name] = {"chunks": (inner, *var.shape[1:]), "shards": (chunk, *var.shape[1:])}
+                enc[name] = {"chunks": (inner, *var.shape[1:]), "shards": (chunk, *var.shape[1:]), **extra}
     ds.to_zarr(path, mode="w", consolidated=False, encoding=enc, write_empty_chunks=True)
     return ds
 
@@ -45,14 +47,15 @@ def _digest(path):
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.parametrize("checksum", [False, True])
 @pytest.mark.parametrize("n0, chunk, inner, steps", [
     (20, 20, 5, [37, 3, 60, 1]),  # whole shards and partial ones, from an aligned start
     (25, 10, None, [12, 40, 7]),  # plain chunks, the store starting mid-chunk
 ])
-def test_appends_are_the_bytes_zarr_writes(tmp_path, n0, chunk, inner, steps):
+def test_appends_are_the_bytes_zarr_writes(tmp_path, n0, chunk, inner, steps, checksum):
     fast, slow = tmp_path / "fast.zarr", tmp_path / "slow.zarr"
-    _store(fast, n0, chunk, inner)
-    _store(slow, n0, chunk, inner)
+    _store(fast, n0, chunk, inner, checksum)
+    _store(slow, n0, chunk, inner, checksum)
     with zarr.config.set({"array.write_empty_chunks": True}):
         group = zarr.open_group(str(slow), mode="r+")
         with ZarrAppender(fast, threads=3) as app:
@@ -61,6 +64,8 @@ def test_appends_are_the_bytes_zarr_writes(tmp_path, n0, chunk, inner, steps):
                 app.append(block)
                 for name, values in block.items():
                     group[name].append(values, axis=0)
+    # the fast path really ran (not zarr's fallback) for every array of the store
+    assert all(_direct_encoder(zarr.open_group(str(fast))[n].metadata.to_dict()) for n in _more(1, 0))
     assert _digest(fast) == _digest(slow)  # every chunk file and every metadata file
     back = xr.open_zarr(fast, consolidated=False)
     assert back.sizes["frame"] == n0 + sum(steps)

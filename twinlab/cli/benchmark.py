@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import click
 
-from ..errors import InputError
 from ..storage import check_new_folder
 from . import friendly, main
 

@@ -196,15 +196,18 @@ def _direct_encoder(meta: dict) -> Callable[[np.ndarray], bytes] | None:
 def _leaf_encoder(codecs: list[dict], dtype: str) -> Callable[[np.ndarray], bytes] | None:
     from numcodecs import Zstd
 
-    if len(codecs) != 2 or codecs[1]["name"] != "zstd":
+    # array-to-bytes, zstd, and optionally a crc32c checksum appended to each chunk
+    names = [c["name"] for c in codecs]
+    if names[1:] not in (["zstd"], ["zstd", "crc32c"]):
         return None
     zstd = Zstd(level=int(codecs[1]["configuration"]["level"]), checksum=bool(codecs[1]["configuration"]["checksum"]))
+    tail = _with_crc32c if names[-1] == "crc32c" else bytes
     first = codecs[0]
     if dtype == "string" and first["name"] == "vlen-utf8":
         from numcodecs import VLenUTF8
 
         vlen = VLenUTF8()
-        return lambda block: zstd.encode(vlen.encode(np.asarray(block, dtype=object)))
+        return lambda block: tail(zstd.encode(vlen.encode(np.asarray(block, dtype=object))))
     if first["name"] != "bytes" or first.get("configuration", {}).get("endian", "little") != "little":
         return None
     try:
@@ -213,7 +216,14 @@ def _leaf_encoder(codecs: list[dict], dtype: str) -> Callable[[np.ndarray], byte
         return None
     if dt.kind not in "biuf":
         return None
-    return lambda block: zstd.encode(np.ascontiguousarray(block, dtype=dt).reshape(-1).view(np.uint8))
+    return lambda block: tail(zstd.encode(np.ascontiguousarray(block, dtype=dt).reshape(-1).view(np.uint8)))
+
+
+def _with_crc32c(data: bytes) -> bytes:
+    """``data`` followed by its crc32c as little-endian uint32 (zarr's crc32c codec)."""
+    import google_crc32c
+
+    return bytes(data) + np.array([google_crc32c.value(data)], dtype="<u4").tobytes()
 
 
 def _encode_shard(leaf: Callable[[np.ndarray], bytes], inner: int, ndim: int, block: np.ndarray) -> bytes:

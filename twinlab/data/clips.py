@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .reading import check_statistics, read_frames
 from .session import FRAME_VARS, open_session, session_statistics
 
 __all__ = ["ClipDataset", "SessionBatchSampler", "response_scale"]
@@ -105,7 +106,7 @@ class ClipDataset(torch.utils.data.Dataset):
             self.session_ids.append(str(ds.attrs["session_id"]))
             self.mouse_ids.append(str(ds.attrs["mouse_id"]))
             self.n_neurons.append(int(ds.sizes["neuron"]))
-            stats = session_statistics(path)
+            stats = check_statistics(session_statistics(path), path)
             self._stats.append(stats)
             self._scale.append(response_scale(stats))
             tiers = np.asarray(ds["tier"].values).astype(str)
@@ -195,7 +196,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 import zarr
 
                 group = zarr.open_group(str(path), mode="r")
-                self._handles[s] = {name: group[name] for name in FRAME_VARS}
+                self._handles[s] = {name: group.get(name) for name in FRAME_VARS}
             else:
                 ds = open_session(path, check=False)
                 self._handles[s] = {name: ds[name].variable for name in FRAME_VARS}
@@ -221,7 +222,8 @@ class ClipDataset(torch.utils.data.Dataset):
         a = int(self._start[item]) + offset
         b = a + self._clip[s]
         arrays = self._arrays(s)
-        out = {name: torch.from_numpy(np.ascontiguousarray(np.asarray(arrays[name][a:b]), dtype=np.float32)) for name in FRAME_VARS}
+        # every clip is checked as read (decodable, finite): a damaged chunk fails on first use
+        out = {name: torch.from_numpy(read_frames(self.paths[s], name, arrays[name], slice(a, b))) for name in FRAME_VARS}
         if self.normalize:
             out["responses"] = out["responses"] / torch.from_numpy(self._scale[s])
         out["session"] = torch.tensor(s)

@@ -32,9 +32,10 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..geometry import Screen
-from ..storage import atomic_output, check_writable, consolidate, output_format
+from ..storage import atomic_output, check_writable, checksummed, consolidate, load_part, output_format
 from ..units import label
 from .appender import BackgroundWorker, ZarrAppender
+from .reading import check_finite
 
 __all__ = [
     "FORMAT_VERSION",
@@ -945,10 +946,11 @@ def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict]:
     inner = _inner_chunk(chunk) if int(zarr.__version__.split(".")[0]) >= 3 else None
     for name, var in ds.variables.items():
         if var.dims and var.dims[0] == "frame":
+            # every (inner) chunk ends in a checksum: a damaged one is a read error, never wrong numbers
             if inner is not None and var.ndim >= 2 and var.dtype.kind in "fiub":
-                enc[name] = {"chunks": (inner, *var.shape[1:]), "shards": (chunk, *var.shape[1:])}
+                enc[name] = {"chunks": (inner, *var.shape[1:]), "shards": (chunk, *var.shape[1:]), **checksummed()}
             else:
-                enc[name] = {"chunks": (chunk, *var.shape[1:])}
+                enc[name] = {"chunks": (chunk, *var.shape[1:]), **checksummed()}
     return enc
 
 
@@ -1115,7 +1117,7 @@ def session_trials(ds: xr.Dataset, tier: str | None = None) -> Iterator[xr.Datas
     for j in range(len(starts)):
         if tier is not None and tiers[j] != tier:
             continue
-        yield ds.isel(frame=slice(int(starts[j]), int(starts[j] + lengths[j])), trial=[j]).load()
+        yield load_part(ds.isel(frame=slice(int(starts[j]), int(starts[j] + lengths[j])), trial=[j]), f"trial {j}")
 
 
 def trial_table(ds: xr.Dataset):
@@ -1167,8 +1169,10 @@ def session_statistics(source: str | os.PathLike | xr.Dataset, *, recompute: boo
     tiers = _as_str(ds["tier"].values)
     use = "train" if (tiers == "train").any() else "all"
     acc = _Stats()
+    where = path or ds.encoding.get("source") or ds.attrs.get("session_id", "session")
     for trial in session_trials(ds, None if use == "all" else "train"):
-        acc.add({name: np.asarray(trial[name].values) for name in FRAME_VARS})
+        acc.add({name: check_finite(np.asarray(trial[name].values), f"{where}: '{name}'", int(trial["trial_start"].values[0]))
+                 for name in FRAME_VARS})
     stats = acc.result(use)
     if store and path is not None and path.is_dir() and os.access(path, os.W_OK):
         import zarr

@@ -118,6 +118,7 @@ class MEIConfig:
         _check(self.batch_size >= 1, f"mei: batch_size must be at least 1, got {self.batch_size}")
         _check(self.init_std > 0, f"mei: init_std must be positive, got {self.init_std}")
         _check(self.amp in AMP_MODES, f"mei: amp must be one of {AMP_MODES}, got {self.amp!r}")
+        _check(0 <= self.seed < 2**63, f"mei: seed must be in [0, 2**63), got {self.seed}")
 
     def stimulus_frames(self, context_frames: int | None) -> int:
         """The stimulus length this config asks for, given the model's context (None: no limit)."""

@@ -16,13 +16,20 @@ with one line naming the problem: a missing, truncated or non-safetensors file, 
 file that is not a twin, a newer format version, an architecture different from the twin
 it is loaded into (naming the first differing config field), and tensors that do not fit
 the architecture their own header describes (naming the tensor).
+
+Nothing is allocated from a header before it is checked: the header's numbers are bounded
+(the config's sizes by :mod:`twinlab.model.config`, seeds to ``[0, 2**63)``, sessions and
+screens by :func:`check_header`), then the network is planned on PyTorch's ``meta`` device
+(shapes, no memory) and its tensor shapes compared with those the file lists; only a
+header that agrees with its own tensors builds a real network. A crafted header asking for
+terabytes is therefore refused at the cost of reading the header.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -33,12 +40,16 @@ from ..storage import atomic_output
 from .config import config_differences, config_from_dict
 from .twin import SessionInfo, Twin
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "load_weights", "read_header"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "load_weights", "read_header",
+           "check_header", "check_shapes", "file_shapes", "planned"]
 
 FORMAT = "twinlab.twin"
 FORMAT_VERSION = 1
 # sibling networks a checkpoint may hold ("kind" in the header), imported only when met
 KINDS = {"twin": None, "multitask": ("twinlab.model.multitask", "MultiTaskTwin")}
+# bounds on header numbers that size something before the tensors are compared
+MAX_SESSIONS = 10_000
+MAX_SCREEN_PX = 1 << 15
 
 
 def _version() -> str:
@@ -103,14 +114,80 @@ def read_header(path: str | Path) -> dict[str, Any]:
                "config": json.loads(meta["config"]), "sessions": json.loads(meta["sessions"]),
                "extra": json.loads(meta.get("extra", "{}")),
                "kind": meta.get("kind", "twin"), "kind_config": json.loads(meta.get("kind_config", "{}"))}
-    except (KeyError, ValueError) as e:
-        raise InputError(f"checkpoint {path} has a damaged header ({type(e).__name__}: {e})") from None
+    except (KeyError, ValueError, RecursionError) as e:
+        raise InputError(f"checkpoint {path} has a damaged header ({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
     if version > FORMAT_VERSION:
         raise InputError(f"checkpoint {path} has format_version {version}; this twinlab reads up to {FORMAT_VERSION}")
     if out["kind"] not in KINDS:
-        raise InputError(f"checkpoint {path} holds a network of kind {out['kind']!r}; this twinlab knows "
+        raise InputError(f"checkpoint {path} holds a network of kind {str(out['kind'])[:40]!r}; this twinlab knows "
                          f"{', '.join(KINDS)}")
+    check_header(out, f"checkpoint {path}")
     return out
+
+
+def check_header(header: Mapping[str, Any], where: str) -> None:
+    """Bounds on a parsed header before anything is sized by it: the seed, the session table
+    (a list of at most MAX_SESSIONS tables; neuron counts matching their neuron tables, so
+    the file's own size bounds them; screens of at most MAX_SCREEN_PX pixels a side) and the
+    JSON kinds of ``config`` / ``extra`` / ``kind_config``. The config's own sizes are
+    bounded where it is built (:func:`twinlab.model.config_from_dict`)."""
+    seed = header.get("seed")
+    if not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"{where}: seed {str(seed)[:40]} is out of range [0, 2**63)")
+    for name in ("config", "extra", "kind_config"):
+        if not isinstance(header.get(name, {}), dict):
+            raise InputError(f"{where}: header field {name!r} must be a JSON object")
+    sessions = header.get("sessions")
+    if not isinstance(sessions, list) or len(sessions) > MAX_SESSIONS:
+        raise InputError(f"{where}: header field 'sessions' must be a list of at most {MAX_SESSIONS} sessions")
+    for k, d in enumerate(sessions):
+        try:
+            n = d["n_neurons"]
+            lengths = {len(col["values"]) for col in d["neurons"].values()}
+            screen = d["screen"]
+            px = [screen[name] for name in ("width_px", "height_px") if name in screen]
+        except (KeyError, TypeError, AttributeError) as e:
+            raise InputError(f"{where}: session {k} of the header is damaged ({type(e).__name__}: {e})") from None
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1 or lengths != {n}:
+            raise InputError(f"{where}: session {k} has n_neurons {str(n)[:40]} but a neuron table of "
+                             f"{sorted(lengths)[:3]} rows")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= MAX_SCREEN_PX for v in px):
+            raise InputError(f"{where}: session {k} has a screen of {px} pixels (1..{MAX_SCREEN_PX} a side)")
+
+
+def file_shapes(path: str | Path, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file whose name starts with ``prefix``
+    (prefix removed), read from the header alone."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k[len(prefix):]: tuple(f.get_slice(k).get_shape()) for k in f.keys() if k.startswith(prefix)}
+    except SafetensorError as e:
+        raise InputError(f"checkpoint {path} is truncated or damaged ({e})") from None
+
+
+def planned(build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """``build()`` on the meta device: the network's tensors have shapes but no memory."""
+    with torch.device("meta"):
+        return build()
+
+
+def check_shapes(module: torch.nn.Module, shapes: Mapping[str, tuple[int, ...]], path: Path | str,
+                 prefix: str = "") -> None:
+    """``module``'s state dict (``prefix`` + its names) against the tensor shapes of a file:
+    the same names, the same shapes, or one line naming the first difference."""
+    expected = {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    if missing:
+        raise InputError(f"checkpoint {path} does not fit the architecture: tensor {missing[0]!r} is missing"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    if unexpected:
+        raise InputError(f"checkpoint {path} does not fit the architecture: tensor {unexpected[0]!r} is not part of it"
+                         + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
+    for k, shape in expected.items():
+        if tuple(shapes[k]) != shape:
+            raise InputError(f"checkpoint {path} does not fit the architecture: tensor {k!r} has shape "
+                             f"{tuple(shapes[k])} in the file, the architecture needs {shape}")
 
 
 def _twin_class(kind: str):
@@ -131,22 +208,6 @@ def _read_tensors(path: Path, keys_prefix: str = "", device: str | torch.device 
         raise InputError(f"checkpoint {path} is truncated or damaged ({e})") from None
 
 
-def _check_tensors(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], path: Path, prefix: str = "") -> None:
-    expected = {prefix + k: v for k, v in module.state_dict().items()}
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing:
-        raise InputError(f"checkpoint {path} does not fit the architecture: tensor {missing[0]!r} is missing"
-                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    if unexpected:
-        raise InputError(f"checkpoint {path} does not fit the architecture: tensor {unexpected[0]!r} is not part of it"
-                         + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-    for k, v in expected.items():
-        if tuple(tensors[k].shape) != tuple(v.shape):
-            raise InputError(f"checkpoint {path} does not fit the architecture: tensor {k!r} has shape "
-                             f"{tuple(tensors[k].shape)} in the file, the architecture needs {tuple(v.shape)}")
-
-
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Twin:
     """Rebuild the twin stored in ``path`` (architecture from its header, then its weights)."""
     path = Path(path)
@@ -159,13 +220,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Twi
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"checkpoint {path} has a damaged session table ({type(e).__name__}: {e})") from None
     cls = _twin_class(header["kind"])
-    if cls is None:
-        twin = Twin(config, sessions, seed=header["seed"])
-    else:
-        twin = cls.from_header(config, sessions, header["seed"], header["kind_config"])
-    tensors = _read_tensors(path)
-    _check_tensors(twin, tensors, path)
-    twin.load_state_dict(tensors)
+
+    def build() -> Twin:
+        if cls is None:
+            return Twin(config, sessions, seed=header["seed"])
+        return cls.from_header(config, sessions, header["seed"], header["kind_config"])
+
+    # the shapes the header implies against those the file holds, before any real allocation
+    check_shapes(planned(build), file_shapes(path), path)
+    twin = build()
+    twin.load_state_dict(_read_tensors(path))
     return twin.to(device)
 
 
@@ -202,11 +266,10 @@ def load_weights(twin: Twin, path: str | Path, parts: str = "all") -> Twin:
                                                          for k in sorted(here) if there[k] != here[k]))
             raise InputError(f"checkpoint {path} holds other sessions than this twin: {what} "
                              "(parts='core' loads the core only)")
-        tensors = _read_tensors(path, device=twin.device)
-        _check_tensors(twin, tensors, path)
-        twin.load_state_dict(tensors)
+        check_shapes(twin, file_shapes(path), path)
+        twin.load_state_dict(_read_tensors(path, device=twin.device))
     else:
+        check_shapes(twin.core, file_shapes(path, "core."), path)
         tensors = {k[len("core."):]: v for k, v in _read_tensors(path, "core.", device=twin.device).items()}
-        _check_tensors(twin.core, tensors, path)
         twin.core.load_state_dict(tensors)
     return twin

@@ -41,9 +41,23 @@ ACTIVATION_KINDS = ("gelu", "two_input")  # twinlab.model.activations.ACTIVATION
 OUTPUTS = ("exp", "softplus")
 
 
+# upper bounds of the sizes (far above any sensible network, far below what would exhaust a
+# machine before a check could run): a config read from a file sizes tensors from them
+MAX_PIXELS = 4096  # frame and retina height / width
+MAX_CHANNELS = 8192
+MAX_LAYERS = 64
+MAX_KERNEL = 63
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise InputError(message)
+
+
+def _at_most(table: str, values: Mapping[str, Any], limit: int) -> None:
+    for name, v in values.items():
+        for x in v if isinstance(v, tuple) else (v,):
+            _check(x <= limit, f"{table}: {name} = {x} is out of range (at most {limit})")
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,9 @@ class PerspectiveConfig:
         _check(self.eye_hidden >= 1 and self.eye_layers >= 1, "perspective: eye MLP sizes must be positive")
         _check(self.pixel_power > 0, "perspective: pixel_power must be positive")
         _check(self.monitor_init_std >= 0, "perspective: monitor_init_std must be non-negative")
+        _at_most("perspective", {"retina_height": self.retina_height, "retina_width": self.retina_width}, MAX_PIXELS)
+        _at_most("perspective", {"eye_hidden": self.eye_hidden}, MAX_CHANNELS)
+        _at_most("perspective", {"eye_layers": self.eye_layers}, MAX_LAYERS)
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,7 @@ class ModulationConfig:
 
     def __post_init__(self) -> None:
         _check(self.hidden >= 1 and self.features >= 1, "modulation: hidden and features must be positive")
+        _at_most("modulation", {"hidden": self.hidden, "features": self.features}, MAX_CHANNELS)
 
 
 @dataclass(frozen=True)
@@ -149,6 +167,13 @@ class FeedforwardConfig:
         for name in ("stem_kernel", "stem_stride", "layers_per_block", "temporal_kernel", "spatial_kernel"):
             _check(getattr(self, name) >= 1, f"feedforward: {name} must be at least 1")
         _check(0 <= self.dropout < 1, "feedforward: dropout must be in [0, 1)")
+        _at_most("feedforward", {"block_channels": self.block_channels, "activation_hidden": self.activation_hidden},
+                 MAX_CHANNELS)
+        _at_most("feedforward", {"layers_per_block": self.layers_per_block, "rotations": self.rotations,
+                                 "number of blocks": len(self.block_channels)}, MAX_LAYERS)
+        _at_most("feedforward", {"stem_kernel": self.stem_kernel, "stem_stride": self.stem_stride,
+                                 "temporal_kernel": self.temporal_kernel, "spatial_kernel": self.spatial_kernel,
+                                 "pools": self.pools}, MAX_KERNEL)
 
     @property
     def time_kernel(self) -> int:
@@ -178,6 +203,9 @@ class RecurrentConfig:
             _check(getattr(self, name) >= 1, f"recurrent: {name} must be at least 1")
         _check(self.kernel % 2 == 1, f"recurrent: kernel must be odd, got {self.kernel}")
         _check(self.hidden % self.heads == 0, f"recurrent: heads ({self.heads}) must divide hidden ({self.hidden})")
+        _at_most("recurrent", {"in_channels": self.in_channels, "hidden": self.hidden, "out_channels": self.out_channels},
+                 MAX_CHANNELS)
+        _at_most("recurrent", {"kernel": self.kernel}, MAX_KERNEL)
 
 
 @dataclass(frozen=True)
@@ -221,6 +249,7 @@ class TwinConfig:
 
     def __post_init__(self) -> None:
         _check(self.frame_height >= 1 and self.frame_width >= 1, "frame size must be positive")
+        _at_most("model", {"frame_height": self.frame_height, "frame_width": self.frame_width}, MAX_PIXELS)
 
     @classmethod
     def small(cls) -> "TwinConfig":

@@ -171,6 +171,8 @@ class Twin(nn.Module):
     def __init__(self, config: TwinConfig | None = None, sessions: Iterable[SessionInfo] = (), seed: int = 0):
         super().__init__()
         self.config = config if config is not None else TwinConfig()
+        if not 0 <= int(seed) < 2**63:
+            raise InputError(f"twin seed must be in [0, 2**63), got {seed}")
         self.seed = int(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)

@@ -456,6 +456,7 @@ class CohortConfig:
         _require(self.n_neurons >= 1, f"{where}: n_neurons (--neurons) must be at least 1, got {self.n_neurons}")
         _require(self.minutes > 0, f"{where}: minutes (--minutes) must be positive, got {self.minutes}")
         _require(self.sessions_per_mouse >= 1, f"{where}: sessions_per_mouse must be at least 1")
+        _require(0 <= self.seed < 2**63, f"{where}: seed (--seed) must be in [0, 2**63), got {self.seed}")
         _require(self.mouse_prefix.isidentifier(),
                  f"{where}: mouse_prefix must be letters/digits, got {self.mouse_prefix!r}")
         self.mouse_config(0).validate(f"{where} mouse")

@@ -74,8 +74,10 @@ def open_task(model: MultiTaskTwin | str | os.PathLike, store: str | os.PathLike
 
 def tier_rows(data: TaskData, tier: str, min_frames: int = 1, max_trials: int | None = None) -> pd.DataFrame:
     """The trial table's rows of ``tier`` with at least ``min_frames`` frames (the first ``max_trials``)."""
+    if max_trials is not None and not 1 <= max_trials < 2**63:
+        raise InputError(f"--max-trials must be at least 1 (leave it out for all trials), got {max_trials}")
     rows = data.trials[(data.trials["tier"].astype(str) == tier) & (data.trials["trial_frames"] >= min_frames)]
-    if max_trials is not None and max_trials > 0:
+    if max_trials is not None:
         rows = rows.iloc[: int(max_trials)]
     return rows
 

@@ -75,7 +75,7 @@ def forecast_activity(model: MultiTaskTwin | str | os.PathLike, store: str | os.
     for c in conditions:
         if c not in FORECAST_CONDITIONS:
             raise InputError(f"unknown forecasting condition {c!r} (known: {', '.join(FORECAST_CONDITIONS)})")
-    if not (context_s > 0 and stride_s > 0):
+    if not (0 < context_s < np.inf and 0 < stride_s < np.inf):
         raise InputError(f"context_s and stride_s must be positive, got {context_s} and {stride_s}")
     data = open_task(model, store, session=session, device=device, what="forecasting")
     try:

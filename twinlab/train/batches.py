@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import ClipDataset, open_session
+from ..data.reading import read_frames
 from ..data.session import FRAME_VARS
 from ..errors import InputError
 
@@ -159,9 +160,10 @@ def store_bytes(paths: Sequence[str | os.PathLike]) -> int:
 def read_store(path) -> dict[str, np.ndarray]:
     """Every per-frame array of a store (``FRAME_VARS``) in host memory, as float32."""
     ds = open_session(path, check=False)
-    out = {name: np.ascontiguousarray(ds[name].values, dtype=np.float32) for name in FRAME_VARS}
-    ds.close()
-    return out
+    try:
+        return {name: read_frames(path, name, ds[name].variable) for name in FRAME_VARS}
+    finally:
+        ds.close()
 
 
 class PreloadedClips(ClipDataset):
@@ -207,11 +209,24 @@ class LoaderSource:
         self.loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **kwargs)
 
     def __iter__(self) -> Iterator[dict]:
-        for batch in self.loader:
-            yield _to_device(batch, self.device)
+        try:
+            for batch in self.loader:
+                yield _to_device(batch, self.device)
+        except InputError as e:
+            raise InputError(_worker_message(e)) from None
 
     def __len__(self) -> int:
         return len(self.sampler)
+
+
+def _worker_message(error: InputError) -> str:
+    """A loader worker's InputError arrives with the worker's traceback in its text: keep the
+    original one-line message (the traceback's last line)."""
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    return last.split("InputError: ", 1)[-1]
 
 
 class DeviceSource:

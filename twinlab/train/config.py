@@ -187,6 +187,7 @@ class TrainConfig:
         _check(self.budget_minutes >= 0, f"train config: budget_minutes must be non-negative, got {self.budget_minutes}")
         _check(self.calibration_steps >= 2, f"train config: calibration_steps must be at least 2, got {self.calibration_steps}")
         _check(self.train_minutes >= 0, f"train config: train_minutes must be non-negative, got {self.train_minutes}")
+        _check(0 <= self.seed < 2**63, f"train config: seed must be in [0, 2**63), got {self.seed}")
 
     @property
     def total_steps(self) -> int:

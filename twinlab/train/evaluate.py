@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from .. import metrics
 from ..data import open_session, session_statistics, trial_table
 from ..data.clips import response_scale
+from ..data.reading import check_statistics, read_frames
 from ..errors import InputError
 from ..model import Twin, load_checkpoint
 from ..storage import atomic_output, write_dataset
@@ -92,8 +93,18 @@ def match_session(twin: Twin, ds: xr.Dataset, path: str | os.PathLike, session: 
     return key
 
 
-def _behavior(trial: xr.Dataset) -> tuple[np.ndarray, ...]:
-    return tuple(np.asarray(trial[k].values, dtype=np.float32) for k in ("running_speed", "pupil_diameter", "pupil_center"))
+def _source(ds: xr.Dataset) -> str:
+    """The file a session Dataset came from, for messages."""
+    return str(ds.encoding.get("source") or ds.attrs.get("session_id") or "session store")
+
+
+def _read(ds: xr.Dataset, name: str, a: int, t: int, where: str) -> np.ndarray:
+    """Frames ``a .. a + t - 1`` of per-frame variable ``name``: finite float32 or one line (twinlab.data.reading)."""
+    return read_frames(where, name, ds[name].variable if name in ds.variables else None, slice(int(a), int(a + t)))
+
+
+def _behavior(ds: xr.Dataset, a: int, t: int, where: str) -> tuple[np.ndarray, ...]:
+    return tuple(_read(ds, k, a, t, where) for k in ("running_speed", "pupil_diameter", "pupil_center"))
 
 
 @torch.no_grad()
@@ -113,11 +124,11 @@ def predict_trials(twin: Twin, session: str, ds: xr.Dataset, trials: Sequence[in
         by_length.setdefault(int(lengths[j]), []).append(int(j))
     groups = [(t, js[k : k + batch_trials]) for t, js in by_length.items() for k in range(0, len(js), batch_trials)]
     shape = twin.config.frame_shape
+    where = _source(ds)
     try:
         for t, js in tqdm(groups, desc="predicting", unit="batch", disable=not progress):
-            parts = [ds.isel(frame=slice(int(starts[j]), int(starts[j] + t))) for j in js]
-            frames = torch.from_numpy(np.stack([np.asarray(p["frames"].values, dtype=np.float32) for p in parts]))
-            beh = [torch.from_numpy(np.stack(x)) for x in zip(*(_behavior(p) for p in parts))]
+            frames = torch.from_numpy(np.stack([_read(ds, "frames", starts[j], t, where) for j in js]))
+            beh = [torch.from_numpy(np.stack(x)) for x in zip(*(_behavior(ds, starts[j], t, where) for j in js))]
             frames = fit_frames(frames.to(device), shape)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 rates = twin(frames, *(b.to(device) for b in beh), session=session)
@@ -178,7 +189,11 @@ def evaluate_session(twin: Twin, store: str | os.PathLike, *, session: str | Non
     test = table[table["tier"].astype(str) == tier]
     if test.empty:
         raise InputError(f"{store} has no {tier!r} trials to evaluate on")
-    scale = response_scale(session_statistics(store))
+    shortest = int(test["trial_frames"].min())
+    if not 0 <= int(skip) < shortest:
+        raise InputError(f"--skip {skip} is out of range for {store}: its shortest {tier!r} trial has {shortest} frames, "
+                         f"so skip 0..{shortest - 1} frames")
+    scale = response_scale(check_statistics(session_statistics(store), store))
     domains = list(dict.fromkeys(test["domain"].astype(str)))
     results = {}
     for domain in domains:
@@ -187,8 +202,7 @@ def evaluate_session(twin: Twin, store: str | os.PathLike, *, session: str | Non
         preds = predict_trials(twin, key, ds, trials, device=device, batch_trials=batch_trials, amp=amp, scale=scale,
                                progress=progress)
         starts, lengths = rows["trial_start"].to_numpy(), rows["trial_frames"].to_numpy()
-        resp = [np.asarray(ds["responses"].isel(frame=slice(int(a), int(a + t))).values, dtype=np.float32)
-                for a, t in zip(starts, lengths)]
+        resp = [_read(ds, "responses", a, t, str(store)) for a, t in zip(starts, lengths)]
         results[domain] = _domain_scores(preds, resp, rows, skip)
     ds.close()
     info = twin.sessions[key]

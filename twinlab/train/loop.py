@@ -56,12 +56,13 @@ from ..data import ClipDataset, open_session
 from ..errors import InputError
 from ..model import SessionInfo, Twin, TwinConfig, config_from_dict, load_weights, read_header, resolve_config
 from ..model.checkpoint import save_checkpoint
-from ..storage import atomic_output
+from ..storage import atomic_output, claim
 from .batches import BatchPlan, DeviceSource, LoaderSource, PreloadedClips, StepSampler, fit_frames, select_minutes, store_bytes
 from .mixed import DeviceSessions, MixedPlan
 from .step import MicroBatchStep, MixedStep, adaptive_clip_, build_optimizer, compute_loss, set_lr
 from .config import TrainConfig, train_config_from_dict
 from .evaluate import session_key
+from .guards import FiniteGuard
 from .distributed import (DistInfo, all_reduce_mean, barrier, env_world, init_distributed, pick_device, ranks_agree, shutdown,
                           wrap_model)
 from .schedule import Schedule
@@ -400,9 +401,22 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
 
     ``interrupt_after``: stop abruptly once that many steps are done, as a kill would (tests).
     ``max_minutes`` overrides the config's wall-clock budget for this invocation.
+
+    The folder is claimed for the whole run (:func:`twinlab.storage.claim`): a second run
+    into it meanwhile is refused with one line. A NaN or infinite loss or gradient stops the
+    run with one line naming the step and session (:mod:`twinlab.train.guards`); no weights
+    are written after it, so ``--resume`` continues from the last good checkpoint.
     """
-    out = Path(out)
+    with claim(out):
+        return _run_claimed(spec, Path(out), resume=resume, progress=progress, evaluate=evaluate,
+                            interrupt_after=interrupt_after, max_minutes=max_minutes)
+
+
+def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, evaluate: bool,
+                 interrupt_after: int | None, max_minutes: float | None) -> RunResult:
     cfg = spec.config
+    if max_minutes is not None and not max_minutes >= 0:
+        raise InputError(f"--max-minutes must be non-negative, got {max_minutes}")
     if spec.mode not in MODES:
         raise InputError(f"training mode must be one of {MODES}, got {spec.mode!r}")
     check_run_folder(out, resume)
@@ -555,6 +569,8 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
     t_calib = t_run
     stopped_early = False
     last_loss = float("nan")
+    guard = FiniteGuard(device, str(out), dist=dist, log=log.info, last_checkpoint=start or None)
+    stepper.guard = guard  # the step hands it each step's non-finite flag (see twinlab.train.guards)
 
     def training_state(step_done: int) -> dict:
         sampler = {**plan.state_dict(), "next_step": step_done, "world_size": dist.world_size,
@@ -564,12 +580,15 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
                 "config": cfg.to_dict(), "minutes_used": minutes_used, "planned": planned}
 
     def checkpoint(step_done: int) -> None:
+        guard.check()  # never save weights that a non-finite step has touched
         if dist.is_main:
             save_state(out / "state.safetensors", twin, opt, training_state(step_done), names)
+        guard.last_checkpoint = step_done
         barrier(dist)
 
     def flush(step_done: int) -> None:
         nonlocal last_loss
+        guard.check()  # the loss is read here anyway: the queued non-finite flags come with it
         w = window
         if not w["n"]:
             return
@@ -754,7 +773,7 @@ def finetune(core: str | os.PathLike, store: str | os.PathLike | Sequence[str | 
     """
     config = config or TrainConfig()
     if minutes is not None:
-        if minutes <= 0:
+        if not minutes > 0:  # NaN too
             raise InputError(f"--minutes must be positive, got {minutes}")
         config = dataclasses.replace(config, train_minutes=float(minutes))
     stores = [store] if isinstance(store, (str, os.PathLike)) else list(store)
@@ -769,7 +788,7 @@ def train_individual(store: str | os.PathLike, out: str | os.PathLike, config: T
     """Train a twin of one mouse from scratch (the control for transfer)."""
     config = config or TrainConfig()
     if minutes is not None:
-        if minutes <= 0:
+        if not minutes > 0:  # NaN too
             raise InputError(f"--minutes must be positive, got {minutes}")
         config = dataclasses.replace(config, train_minutes=float(minutes))
     spec = RunSpec("individual", [str(store)], config, _model_dict(config, model, model_overrides))

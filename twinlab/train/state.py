@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 
 from ..errors import InputError
 from ..model import SessionInfo, Twin, config_from_dict
+from ..model.checkpoint import check_header, check_shapes, planned
 from ..storage import atomic_output
 
 __all__ = ["STATE_FORMAT", "STATE_VERSION", "save_state", "read_state", "TrainState"]
@@ -100,23 +101,32 @@ class TrainState:
             self._sessions = json.loads(meta["sessions"])
             self.core_frozen = bool(json.loads(meta.get("core_frozen", "false")))
             self.seed = int(meta.get("seed", "0"))
-        except (KeyError, ValueError) as e:
-            raise InputError(f"training state {path} has a damaged header ({type(e).__name__}: {e})") from None
+            if not isinstance(self.training, dict) or not isinstance(self._optimizer, dict):
+                raise ValueError("training and optimizer must be JSON objects")
+            self._step = int(self.training.get("step", 0))
+        except (KeyError, ValueError, TypeError, RecursionError) as e:
+            msg = " ".join(str(e).split())[:120]
+            raise InputError(f"training state {path} has a damaged header ({type(e).__name__}: {msg})") from None
+        check_header({"seed": self.seed, "config": self._config, "sessions": self._sessions}, f"training state {path}")
+        if self._step < 0:
+            raise InputError(f"training state {path} has a damaged header (step {self._step})")
 
     @property
     def step(self) -> int:
-        return int(self.training.get("step", 0))
+        return self._step
 
     def twin(self, device: str | torch.device = "cpu") -> Twin:
         config = config_from_dict(self._config, where=f"training state {self.path} config")
-        sessions = [SessionInfo.from_dict(d) for d in self._sessions]
-        twin = Twin(config, sessions, seed=self.seed)
-        weights = {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
         try:
-            twin.load_state_dict(weights)
-        except RuntimeError as e:
-            first = " ".join(str(e).split())[:200]
-            raise InputError(f"training state {self.path} does not fit its own architecture ({first})") from None
+            sessions = [SessionInfo.from_dict(d) for d in self._sessions]
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"training state {self.path} has a damaged session table ({type(e).__name__}: {e})") from None
+        weights = {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
+        # the architecture's shapes against the file's before a real network is allocated
+        check_shapes(planned(lambda: Twin(config, sessions, seed=self.seed)), {k: tuple(v.shape) for k, v in weights.items()},
+                     self.path)
+        twin = Twin(config, sessions, seed=self.seed)
+        twin.load_state_dict(weights)
         twin.freeze_core(self.core_frozen)
         return twin.to(device)
 

@@ -32,6 +32,7 @@ import torch
 from ..model import Twin, poisson_nll
 from .batches import fit_frames
 from .config import TrainConfig
+from .guards import nonfinite_flag
 from .mixed import DeviceSessions, MixedPlan, StartsFeed
 
 __all__ = ["compute_loss", "adaptive_clip_", "clip_gradients", "set_lr", "batch_seed", "MicroBatchStep", "MixedStep",
@@ -112,11 +113,13 @@ class MicroBatchStep:
         self.it = iter(source)
         self.data_seconds = 0.0
         self.micro_batches = cfg.accumulate
+        self.guard = None  # a twinlab.train.guards.FiniteGuard, set by the loop
 
     def __call__(self, step: int) -> torch.Tensor:
         cfg = self.cfg
         self.opt.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device)
+        losses, keys = [], []
         for m in range(cfg.accumulate):
             t0 = time.perf_counter()
             batch = next(self.it)
@@ -133,7 +136,11 @@ class MicroBatchStep:
                 loss = compute_loss(cfg.loss, rates.float(), batch["responses"], cfg.burn_in)
                 (loss / cfg.accumulate).backward()
             total += loss.detach()
+            losses.append(loss.detach())
+            keys.append(key)
         clip_gradients(self.params, cfg.clip_mode, cfg.clip_value)
+        if self.guard is not None:  # on the CPU this raises before a bad step is applied
+            self.guard.record(step + 1, keys, losses, self.params)
         self.opt.step()
         return total / cfg.accumulate
 
@@ -159,12 +166,15 @@ class MixedStep:
         self.micro_batches = 1
         self.data_seconds = 0.0
         self.mode = "mixed"
+        self.guard = None  # a twinlab.train.guards.FiniteGuard, set by the loop
         self._graph = None
         self._loss = None
+        self._flag = None
+        self._step = 0
         if graph:
             self._capture()
 
-    def _body(self) -> torch.Tensor:
+    def _body(self, capturing: bool = False) -> torch.Tensor:
         cfg = self.cfg
         batches = self.data.batches(self.feed.current)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
@@ -173,6 +183,11 @@ class MixedStep:
         loss = loss / len(batches)
         loss.backward()
         clip_gradients(self.params, cfg.clip_mode, cfg.clip_value)
+        # the non-finite flag is computed on the device (captured with the step); uncaptured,
+        # the guard sees it before the update (on the CPU it raises there)
+        self._flag = nonfinite_flag([loss], self.params)
+        if not capturing and self.guard is not None:
+            self.guard.add(self._step + 1, self.data.keys, self._flag)
         self.opt.step()
         return loss.detach()
 
@@ -212,7 +227,7 @@ class MixedStep:
             with torch.cuda.stream(side):
                 for _ in range(self.WARMUP):
                     self.opt.zero_grad(set_to_none=True)
-                    self._body()
+                    self._body(capturing=True)
             torch.cuda.current_stream().wait_stream(side)
             torch.cuda.synchronize()
             warm = time.perf_counter() - t0
@@ -220,7 +235,7 @@ class MixedStep:
             try:
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph):
-                    self._loss = self._body()
+                    self._loss = self._body(capturing=True)
                 self.log(f"step: captured as one CUDA graph ({warm:.1f} s of warm-up and compilation)")
             except Exception as e:  # noqa: BLE001 - any capture failure falls back, and says so
                 graph, self._loss = None, None
@@ -237,8 +252,11 @@ class MixedStep:
     def __call__(self, step: int) -> torch.Tensor:
         self.feed.load(step)
         self._seed(step)
+        self._step = step
         if self._graph is not None:
             self._graph.replay()
+            if self.guard is not None:  # read at the loop's next sync point, not now
+                self.guard.add(step + 1, self.data.keys, self._flag.clone())
             return self._loss.clone()
         self.opt.zero_grad(set_to_none=True)
         return self._body()

@@ -37,7 +37,7 @@ from ..stimuli import generate, spec_from_attrs
 from .labels import label_tuning
 from .orientation import orientation_tuning
 from .permutation import gabor_selectivity
-from .responses import best_lag, direction_curve, presentation_images, presentations
+from .responses import best_lag, check_lag, direction_curve, presentation_images, presentations
 from .spatial import spatial_tuning
 
 __all__ = ["measure_tuning", "merge_tunings"]
@@ -99,14 +99,14 @@ def _measure(scan: xr.Dataset, stimulus: xr.Dataset | None, lag_frames: int | No
     resp.attrs.setdefault("frame_rate_hz", scan.attrs.get("frame_rate_hz", 30.0))
     if analysis == "orientation" and (method == "permutation" or
                                       (method == "auto" and scan.attrs.get("family", "") in PERMUTATION_FAMILIES)):
-        out = gabor_selectivity(resp, lag_frames=0 if lag_frames is None else int(lag_frames))
+        out = gabor_selectivity(resp, lag_frames=0 if lag_frames is None else check_lag(resp, lag_frames))
         out.attrs["analysis"] = "orientation (permutation test)"
         out.attrs["source_responder"] = scan.attrs.get("responder", "")
         out.attrs["stimulus_family"] = scan.attrs.get("family", "")
         out.attrs["mouse_id"] = str(scan.attrs.get("mouse_id", ""))
         out.attrs["session_id"] = str(scan.attrs.get("session_id", ""))
         return label_tuning(out)
-    lag = best_lag(resp) if lag_frames is None else int(lag_frames)
+    lag = best_lag(resp) if lag_frames is None else check_lag(resp, lag_frames)
     if analysis == "orientation":
         out = orientation_tuning(direction_curve(resp, lag))
     else:

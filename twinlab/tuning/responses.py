@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..errors import InputError
 
-__all__ = ["presentations", "best_lag", "direction_curve", "presentation_images"]
+__all__ = ["presentations", "best_lag", "check_lag", "direction_curve", "presentation_images"]
 
 
 def _segments(resp: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,13 +68,33 @@ def best_lag(resp: xr.DataArray, max_lag_s: float = 0.5) -> int:
     return int(lags[int(np.nanargmax(score))])
 
 
+def check_lag(resp: xr.DataArray, lag_frames: int) -> int:
+    """``lag_frames`` if it is a usable response delay for ``resp``, else a one-line InputError.
+
+    Usable: ``0 <= lag < `` the shortest onset-to-onset interval of the shown presentations
+    (blanks excluded; a single presentation: its length). A longer lag would put each window
+    on a later presentation's frames, or past the end of the scan.
+    """
+    starts, lengths = _segments(resp)
+    if "blank" in resp.coords:
+        shown = ~resp.blank.values[starts].astype(bool)
+        if shown.any():
+            starts, lengths = starts[shown], lengths[shown]
+    period = int(np.diff(starts).min()) if len(starts) > 1 else int(lengths.min())
+    lag = int(lag_frames)
+    if not 0 <= lag < period:
+        raise InputError(f"--lag-frames {lag} is out of range for this scan: 0..{period - 1} frames (the shortest "
+                         f"interval between presentation onsets is {period} frames)")
+    return lag
+
+
 def presentations(resp: xr.DataArray, lag_frames: int | None = None) -> xr.DataArray:
     """Mean response per presentation ``[neuron, presentation]`` with its conditions."""
     x = _as_neuron_frame(resp)
     if not np.isfinite(x).all():
         raise InputError("responses contain NaN or infinite values")
     starts, lengths = _segments(resp)
-    lag = best_lag(resp) if lag_frames is None else int(lag_frames)
+    lag = best_lag(resp) if lag_frames is None else check_lag(resp, lag_frames)
     means = _window_means(x, starts, lengths, lag)
     coords = {
         name: ("presentation", c.values[starts])
