@@ -99,6 +99,13 @@ def test_same_seed_same_session(recorded, tmp_path):
         record_session(mouse, SMALL, path, seed=4, progress=False)
 
 
+def test_rendering_in_workers_records_the_same_session(recorded, tmp_path):
+    _, path = recorded
+    again = record_session(VirtualMouse(seed=21, n_neurons=20, mouse_id="vm21"), SMALL, tmp_path / "w.zarr", seed=4,
+                           render_workers=2, progress=False)
+    assert _digest(path) == _digest(again)  # every chunk file and every attribute, byte for byte
+
+
 def _digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}

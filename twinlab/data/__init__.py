@@ -25,6 +25,7 @@ from .cleaning import MAX_GAP_FRAMES, fill_gaps
 from .session import (
     FORMAT_VERSION,
     TIERS,
+    TrialBlock,
     concat_trials,
     neuron_table,
     open_session,
@@ -40,6 +41,7 @@ from .session import (
 __all__ = [
     "FORMAT_VERSION",
     "TIERS",
+    "TrialBlock",
     "MAX_GAP_FRAMES",
     "ClipDataset",
     "SessionBatchSampler",

@@ -34,11 +34,13 @@ from ..errors import InputError
 from ..geometry import Screen
 from ..storage import atomic_output, check_writable, checksummed, consolidate, load_part, output_format
 from ..units import label
+from .appender import BackgroundWorker, ZarrAppender
 from .reading import check_finite
 
 __all__ = [
     "FORMAT_VERSION",
     "TIERS",
+    "TrialBlock",
     "session_dataset",
     "write_session",
     "concat_trials",
@@ -242,14 +244,21 @@ class _Moments:
         self.n = 0
         self.mean = self.m2 = self.min = self.max = None
 
-    def add(self, x: np.ndarray) -> None:
+    @staticmethod
+    def of(x: np.ndarray) -> tuple | None:
+        """One chunk's (count, mean, m2, min, max), or None for an empty chunk."""
         x = np.asarray(x)
         k = x.shape[0]
         if k == 0:
-            return
+            return None
         mean = x.mean(axis=0, dtype=np.float64)
         m2 = np.square(x - mean.astype(x.dtype), dtype=np.float64).sum(axis=0)
-        lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+        return k, mean, m2, x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+
+    def merge(self, chunk: tuple | None) -> None:
+        if chunk is None:
+            return
+        k, mean, m2, lo, hi = chunk
         if self.n == 0:
             self.n, self.mean, self.m2, self.min, self.max = k, mean, m2, lo, hi
             return
@@ -258,6 +267,9 @@ class _Moments:
         self.mean = self.mean + delta * k / n
         self.m2 = self.m2 + m2 + delta**2 * self.n * k / n
         self.min, self.max, self.n = np.minimum(self.min, lo), np.maximum(self.max, hi), n
+
+    def add(self, x: np.ndarray) -> None:
+        self.merge(self.of(x))
 
     def result(self) -> dict[str, Any]:
         if self.n == 0:
@@ -273,18 +285,30 @@ def _json_num(v: np.ndarray):
     return [float(f"{x:.7g}") for x in v.tolist()]
 
 
+_STAT_VARS = ("frames", "responses", "running_speed", "pupil_diameter", "pupil_center")
+
+
 class _Stats:
     def __init__(self) -> None:
         self.trials = 0
-        self.m = {k: _Moments() for k in ("frames", "responses", "running_speed", "pupil_diameter", "pupil_center")}
+        self.m = {k: _Moments() for k in _STAT_VARS}
+
+    @staticmethod
+    def of(arrays: dict[str, np.ndarray]) -> dict[str, tuple | None]:
+        """One trial's moments (computed once, merged into every tally the trial counts for)."""
+        # luminance moments over all pixels of all frames (one number each, not per pixel)
+        out = {"frames": _Moments.of(arrays["frames"].reshape(-1, 1))}
+        for k in _STAT_VARS[1:]:
+            out[k] = _Moments.of(arrays[k])
+        return out
+
+    def merge(self, trial: dict[str, tuple | None]) -> None:
+        self.trials += 1
+        for k, chunk in trial.items():
+            self.m[k].merge(chunk)
 
     def add(self, arrays: dict[str, np.ndarray]) -> None:
-        self.trials += 1
-        f = arrays["frames"]
-        # luminance moments over all pixels of all frames (one number each, not per pixel)
-        self.m["frames"].add(f.reshape(-1, 1))
-        for k in ("responses", "running_speed", "pupil_diameter", "pupil_center"):
-            self.m[k].add(arrays[k])
+        self.merge(self.of(arrays))
 
     def result(self, tier: str) -> dict[str, Any]:
         out: dict[str, Any] = {"computed_on": tier, "n_trials": self.trials, "n_frames": self.m["responses"].n}
@@ -294,6 +318,63 @@ class _Stats:
                 r = {kk: vv[0] for kk, vv in r.items()}
             out[k] = r
         return out
+
+
+@dataclasses.dataclass
+class TrialBlock:
+    """Consecutive trials of a session as plain arrays: the fast input of :func:`write_session`.
+
+    For producers that hold numpy arrays already (the virtual mouse): no per-trial Dataset
+    is built, and the writer checks and stores the block as it comes. ``F`` frames, ``K``
+    trials, ``N`` neurons:
+
+    * ``frames [F, H, W]`` luminance in [0, 1]; ``responses [F, N]`` >= 0;
+      ``running_speed``, ``pupil_diameter [F]``; ``pupil_center [F, 2]`` (x, y);
+    * ``trial_frames [K]``: frames of each trial, in time order, adding up to ``F``;
+    * ``trials``: per-trial labels, each ``[K]`` (``tier``, ``domain``, ``stimulus_id``;
+      optionally ``repeat`` and any further label);
+    * ``frame_coords``: per-frame conditions ``[F]`` (stored as coordinates; a name that
+      other trials lack is NaN / "" / -1 / False there);
+    * ``neurons``: the neuron table (dict of ``[N]`` columns or a DataFrame; the first one
+      given is used, later ones must carry the same ``unit_id``);
+    * ``attrs``: session attributes (updating earlier ones); ``var_attrs``: attributes of
+      variables by name (``{"responses": {"units": ...}}``), as the first trial gives them.
+
+    Everything derived (``trial_index``, ``frame_in_trial``, ``time_s``, ``trial_start``,
+    ``repeat`` where absent, statistics) is derived as for Dataset pieces.
+    """
+
+    frames: np.ndarray
+    responses: np.ndarray
+    running_speed: np.ndarray
+    pupil_diameter: np.ndarray
+    pupil_center: np.ndarray
+    trial_frames: Any
+    trials: dict[str, Any]
+    frame_coords: dict[str, Any] = dataclasses.field(default_factory=dict)
+    neurons: Any = None
+    attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    var_attrs: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class _Block:
+    """Checked, canonical frames of one or more trials: variables by name, ``[F, ...]`` each."""
+
+    arrays: dict[str, np.ndarray]  # FRAME_VARS and DERIVED_FRAME_COORDS
+    extras: dict[str, np.ndarray]  # the per-frame extras this block carries
+    lengths: np.ndarray  # [K] frames per trial
+
+    @property
+    def n(self) -> int:
+        return int(self.lengths.sum())
+
+    def split(self, k: int) -> tuple["_Block", "_Block"]:
+        """The first ``k`` trials and the rest."""
+        cut = int(self.lengths[:k].sum())
+        head = {n: v[:cut] for n, v in self.arrays.items()}, {n: v[:cut] for n, v in self.extras.items()}
+        tail = {n: v[cut:] for n, v in self.arrays.items()}, {n: v[cut:] for n, v in self.extras.items()}
+        return _Block(*head, self.lengths[:k]), _Block(*tail, self.lengths[k:])
 
 
 class _Assembler:
@@ -308,34 +389,39 @@ class _Assembler:
         self.image_shape: tuple[int, int] | None = None
         self.attrs: dict[str, Any] = {}
         self.extras: dict[str, _Extra] = {}
+        self.sizes: dict[str, int] = {}  # sizes of the non-frame dims of the extras
+        self.var_attrs: dict[str, dict] = {}  # of every per-frame variable, as the first trial has them
         self.stats = {"train": _Stats(), "all": _Stats()}
         self.stim_counts: Counter[str] = Counter()
 
     # -- splitting input into single trials ---------------------------------------------------
 
-    def pieces(self, data: xr.Dataset | Iterable[xr.Dataset]) -> Iterator[xr.Dataset]:
-        items = [data] if isinstance(data, xr.Dataset) else data
+    def pieces(self, data: xr.Dataset | TrialBlock | Iterable[xr.Dataset | TrialBlock]) -> Iterator[xr.Dataset | TrialBlock]:
+        items = [data] if isinstance(data, (xr.Dataset, TrialBlock)) else data
         for item in items:
-            if not isinstance(item, xr.Dataset):
-                raise InputError(f"{self.source}: expected xarray Datasets, got {type(item).__name__}")
-            yield from _split_trials(item, self.source)
+            if isinstance(item, TrialBlock):
+                yield item
+            elif isinstance(item, xr.Dataset):
+                yield from _split_trials(item, self.source)
+            else:
+                raise InputError(f"{self.source}: expected xarray Datasets or TrialBlocks, got {type(item).__name__}")
 
-    # -- one trial ----------------------------------------------------------------------------
+    # -- one trial (a Dataset piece) or a block of trials ------------------------------------------
 
-    def add(self, part: xr.Dataset) -> tuple[xr.Dataset | None, list[str]]:
-        """Check and canonicalise one single-trial piece.
+    def add(self, part: xr.Dataset | TrialBlock) -> tuple[_Block | None, list[str]]:
+        """Check and canonicalise one single-trial piece or a :class:`TrialBlock`.
 
-        Returns the per-frame Dataset to store (None for an attributes-only piece) and the
-        names of per-frame variables seen for the first time (to back-fill earlier frames).
+        Returns the frames to store (None for an attributes-only piece) and the names of
+        per-frame variables seen for the first time (to back-fill earlier frames).
         """
+        if isinstance(part, TrialBlock):
+            return self._add_block(part)
         self.attrs.update(part.attrs)
         if part.sizes.get("frame", 0) == 0:
             return None, []
         k = len(self.trials)
         where = f"{self.source}: trial {k}"
         self._check_attrs(where)
-        fr = float(self.attrs["frame_rate_hz"])
-        n = part.sizes["frame"]
         arrays = {}
         for name, dims in FRAME_VARS.items():
             if name not in part.variables:
@@ -346,65 +432,143 @@ class _Assembler:
             values = var.values if var.dims == dims else var.transpose(*dims).values
             arrays[name] = np.ascontiguousarray(values, dtype=np.float32)
         self._check_values(arrays, where)
+        if part.sizes["eye_axis"] != 2:
+            raise InputError(f"{where}: eye_axis must have 2 entries (x, y), got {part.sizes['eye_axis']}")
+        if "eye_axis" in part.coords and list(_as_str(part["eye_axis"].values)) != list(EYE_AXIS):
+            raise InputError(f"{where}: eye_axis must be ['x', 'y'], got {list(part['eye_axis'].values)}")
         self._check_shapes(part, arrays, where)
-
         row = self._trial_row(part, where)
-        row["trial_start"], row["trial_frames"] = self.n_frames, n
-        tier = row["tier"]
-        for which in ("all", tier) if tier == "train" else ("all",):
-            self.stats[which].add(arrays)
-
-        coords: dict[str, Any] = {
-            "trial_index": ("frame", np.full(n, k, dtype=np.int64)),
-            "frame_in_trial": ("frame", np.arange(n, dtype=np.int64)),
-            "time_s": ("frame", np.arange(n, dtype=np.float64) / fr),
-        }
-        out = xr.Dataset({name: (FRAME_VARS[name], arrays[name]) for name in FRAME_VARS}, coords=coords)
-        for name in FRAME_VARS:
-            out[name].attrs.update({kk: vv for kk, vv in part[name].attrs.items() if kk != "_FillValue"})
-            if name in VAR_UNITS:
-                out[name].attrs.setdefault("units", VAR_UNITS[name])
-        for name in ("pupil_diameter", "pupil_center"):
-            out[name].attrs.setdefault("units", str(self.attrs.get(f"{name}_units", "unknown")))
-        new = []
+        var_attrs = {name: {kk: vv for kk, vv in part[name].attrs.items() if kk != "_FillValue"} for name in FRAME_VARS}
+        extras = {}
         for name, var in part.variables.items():
             if name in FRAME_VARS or name in DERIVED_FRAME_COORDS or name == "frame":
                 continue
             if not var.dims or var.dims[0] != "frame":
                 continue
-            values = _plain(np.asarray(var.values))
-            is_coord = name in part.coords
-            if name not in self.extras:
-                self.extras[name] = _Extra(is_coord, tuple(var.dims), values.dtype)
-                new.append(name)
-            elif self.extras[name].dims != tuple(var.dims):
-                raise InputError(f"{where}: '{name}' has dims {list(var.dims)}, earlier trials {list(self.extras[name].dims)}")
-            if is_coord:
-                out = out.assign_coords({name: (var.dims, values)})
-            else:
-                out[name] = (var.dims, values)
-            out[name].attrs.update(var.attrs)
-        for name, extra in self.extras.items():
-            if name not in out.variables:
-                self._fill_extra(out, name, extra, n)
-        self.trials.append(row)
-        self.n_frames += n
-        return label(out), new
+            extras[name] = (tuple(var.dims), np.asarray(var.values), name in part.coords)
+            var_attrs[name] = dict(var.attrs)
+        return self._accept(arrays, extras, [row], np.array([part.sizes["frame"]], dtype=np.int64), var_attrs, where)
 
-    def _fill_extra(self, out: xr.Dataset, name: str, extra: _Extra, n: int) -> None:
-        shape = [n if d == "frame" else out.sizes[d] for d in extra.dims]
-        values = _plain(np.full(shape, extra.fill, dtype=object if extra.dtype.kind in "UOT" else extra.dtype))
-        if extra.is_coord:
-            out.coords[name] = (extra.dims, values)
+    def _add_block(self, b: TrialBlock) -> tuple[_Block | None, list[str]]:
+        self.attrs.update(b.attrs)
+        lengths = np.asarray(b.trial_frames, dtype=np.int64).reshape(-1)
+        k = len(self.trials)
+        where = f"{self.source}: trial {k}"
+        n = int(lengths.sum())
+        if n == 0 and not len(lengths):
+            return None, []
+        self._check_attrs(where)
+        arrays = {}
+        for name, dims in FRAME_VARS.items():
+            values = np.ascontiguousarray(getattr(b, name), dtype=np.float32)
+            if values.ndim != len(dims) or values.shape[0] != n or (name == "pupil_center" and values.shape[1] != 2):
+                raise InputError(f"{where}: '{name}' has shape {list(values.shape)}, expected {list(dims)} "
+                                 f"with {n} frames (the trials' trial_frames){' and 2 eye axes' if name == 'pupil_center' else ''}")
+            arrays[name] = values
+        if (lengths <= 0).any():
+            raise InputError(f"{where}: trial_frames must be positive, got {lengths.tolist()}")
+        try:
+            self._check_values(arrays, where)  # the whole block at once; on failure, name the trial
+        except InputError:
+            bounds = np.concatenate([[0], np.cumsum(lengths)])
+            for j in range(len(lengths)):
+                self._check_values({kk: v[bounds[j] : bounds[j + 1]] for kk, v in arrays.items()},
+                                   f"{self.source}: trial {k + j}")
+            raise
+        if b.neurons is not None:
+            cols = {kk: np.asarray(v) for kk, v in _columns(b.neurons).items()}
+            table = xr.Dataset(coords={kk: ("neuron", v) for kk, v in cols.items()})
         else:
-            out[name] = (extra.dims, values)
+            table = xr.Dataset()
+        self._check_shapes(table, arrays, where)
+        columns = {kk: np.asarray(v).reshape(-1) for kk, v in _columns(b.trials).items()}
+        for name, v in columns.items():
+            if len(v) != len(lengths):
+                raise InputError(f"{where}: trial label '{name}' has {len(v)} values for {len(lengths)} trials")
+        rows = [self._row({kk: _scalar(v[j]) for kk, v in columns.items()}, f"{self.source}: trial {k + j}")
+                for j in range(len(lengths))]
+        extras = {}
+        for name, v in b.frame_coords.items():
+            v = np.asarray(v)
+            if v.ndim != 1 or len(v) != n:
+                raise InputError(f"{where}: frame condition '{name}' has shape {list(v.shape)}, expected [{n}]")
+            extras[name] = (("frame",), v, True)
+        var_attrs = {name: dict(b.var_attrs.get(name, {})) for name in (*FRAME_VARS, *extras)}
+        return self._accept(arrays, extras, rows, lengths, var_attrs, where)
 
-    def backfill(self, name: str, n_frames: int, sizes: dict[str, int]) -> xr.Dataset:
+    def _accept(self, arrays: dict[str, np.ndarray], extras: dict[str, tuple], rows: list[dict], lengths: np.ndarray,
+                var_attrs: dict[str, dict], where: str) -> tuple[_Block, list[str]]:
+        """The common part: statistics, derived coordinates, extras, the trial table."""
+        k0 = len(self.trials)
+        fr = float(self.attrs["frame_rate_hz"])
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        for j, row in enumerate(rows):
+            row["trial_start"], row["trial_frames"] = self.n_frames + int(bounds[j]), int(lengths[j])
+            tier = row["tier"]
+            moments = _Stats.of({name: arrays[name][bounds[j] : bounds[j + 1]] for name in _STAT_VARS})
+            for which in ("all", tier) if tier == "train" else ("all",):
+                self.stats[which].merge(moments)
+        starts = np.repeat(bounds[:-1], lengths)
+        frame_in_trial = np.arange(int(bounds[-1]), dtype=np.int64) - starts
+        arrays["trial_index"] = np.repeat(np.arange(k0, k0 + len(lengths), dtype=np.int64), lengths)
+        arrays["frame_in_trial"] = frame_in_trial
+        arrays["time_s"] = frame_in_trial.astype(np.float64) / fr
+        if k0 == 0:
+            for name in FRAME_VARS:
+                self.var_attrs[name] = var_attrs.get(name, {})
+                if name in VAR_UNITS:
+                    self.var_attrs[name].setdefault("units", VAR_UNITS[name])
+            for name in ("pupil_diameter", "pupil_center"):
+                self.var_attrs[name].setdefault("units", str(self.attrs.get(f"{name}_units", "unknown")))
+        new, kept = [], {}
+        for name, (dims, values, is_coord) in extras.items():
+            values = _plain(values)
+            if name not in self.extras:
+                self.extras[name] = _Extra(is_coord, dims, values.dtype)
+                self.sizes.update({d: s for d, s in zip(dims[1:], values.shape[1:])})
+                new.append(name)
+                if k0 == 0:
+                    self.var_attrs[name] = var_attrs.get(name, {})
+            elif self.extras[name].dims != dims:
+                raise InputError(f"{where}: '{name}' has dims {list(dims)}, earlier trials {list(self.extras[name].dims)}")
+            kept[name] = values
+        self.trials.extend(rows)
+        self.n_frames += int(bounds[-1])
+        return _Block(arrays, kept, lengths), new
+
+    def filled(self, block: _Block, name: str) -> np.ndarray:
+        """``name`` over the block's frames: its values, or the fill value where it lacks them."""
+        if name in block.extras:
+            return block.extras[name]
+        return self._fill(name, block.n)
+
+    def _fill(self, name: str, n_frames: int) -> np.ndarray:
+        extra = self.extras[name]
+        shape = [n_frames if d == "frame" else self.sizes[d] for d in extra.dims]
+        return _plain(np.full(shape, extra.fill, dtype=object if extra.dtype.kind in "UOT" else extra.dtype))
+
+    def dataset(self, block: _Block, fill: bool = False) -> xr.Dataset:
+        """A block as the per-frame Dataset of the store (``fill``: every extra known so far)."""
+        coords = {name: ("frame", block.arrays[name]) for name in DERIVED_FRAME_COORDS}
+        out = xr.Dataset({name: (FRAME_VARS[name], block.arrays[name]) for name in FRAME_VARS}, coords=coords)
+        for name in FRAME_VARS:
+            out[name].attrs.update(self.var_attrs.get(name, {}))
+        names = list(self.extras) if fill else list(block.extras)
+        for name in names:
+            extra = self.extras[name]
+            values = self.filled(block, name)
+            if extra.is_coord:
+                out = out.assign_coords({name: (extra.dims, values)})
+            else:
+                out[name] = (extra.dims, values)
+            out[name].attrs.update(self.var_attrs.get(name, {}) if name in block.extras else {})
+        return label(out)
+
+    def backfill(self, name: str, n_frames: int) -> xr.Dataset:
         """A Dataset holding the fill value of a late-appearing variable for ``n_frames`` frames."""
         extra = self.extras[name]
         out = xr.Dataset()
-        shape = [n_frames if d == "frame" else sizes[d] for d in extra.dims]
-        values = _plain(np.full(shape, extra.fill, dtype=object if extra.dtype.kind in "UOT" else extra.dtype))
+        values = self._fill(name, n_frames)
         if extra.is_coord:
             out.coords[name] = (extra.dims, values)
         else:
@@ -446,10 +610,7 @@ class _Assembler:
                 raise InputError(f"{where}: {name} contains inf")
 
     def _check_shapes(self, part: xr.Dataset, a: dict[str, np.ndarray], where: str) -> None:
-        if part.sizes["eye_axis"] != 2:
-            raise InputError(f"{where}: eye_axis must have 2 entries (x, y), got {part.sizes['eye_axis']}")
-        if "eye_axis" in part.coords and list(_as_str(part["eye_axis"].values)) != list(EYE_AXIS):
-            raise InputError(f"{where}: eye_axis must be ['x', 'y'], got {list(part['eye_axis'].values)}")
+        """Frame size and neurons as the first trial's; the neuron table from ``part``'s neuron columns."""
         shape = a["frames"].shape[1:]
         n_neurons = a["responses"].shape[1]
         if self.neurons is None:
@@ -470,6 +631,10 @@ class _Assembler:
                 continue
             if var.dims == ("trial",) or (var.dims == () and name in TRIAL_REQUIRED + TRIAL_DERIVED):
                 row[name] = _scalar(var.values)
+        return self._row(row, where)
+
+    def _row(self, row: dict[str, Any], where: str) -> dict[str, Any]:
+        """One trial's labels checked (required ones present, a known tier), ``repeat`` derived."""
         for name in TRIAL_REQUIRED:
             if name not in row:
                 raise InputError(f"{where}: missing trial coordinate '{name}'")
@@ -584,24 +749,22 @@ def _split_trials(ds: xr.Dataset, source: str) -> Iterator[xr.Dataset]:
 # ------------------------------------------------------------------------------------------
 
 
-def concat_trials(data: xr.Dataset | Iterable[xr.Dataset], *, statistics: bool = True, source: str = "session") -> xr.Dataset:
-    """Assemble trials (a Dataset or an iterator of per-trial Datasets) into one in-memory session.
+def concat_trials(data: xr.Dataset | TrialBlock | Iterable[xr.Dataset | TrialBlock], *, statistics: bool = True,
+                  source: str = "session") -> xr.Dataset:
+    """Assemble trials (a Dataset, or an iterator of per-trial Datasets or :class:`TrialBlock`s)
+    into one in-memory session.
 
     The same checks and derived coordinates as :func:`write_session`, without writing.
     """
     asm = _Assembler(source)
-    parts: list[xr.Dataset] = []
+    blocks: list[_Block] = []
     for piece in asm.pieces(data):
-        out, _ = asm.add(piece)
-        if out is not None:
-            parts.append(out)
-    if not parts:
+        block, _ = asm.add(piece)
+        if block is not None:
+            blocks.append(block)
+    if not blocks:
         raise InputError(f"{source}: no trials")
-    for i, p in enumerate(parts):
-        for name, extra in asm.extras.items():
-            if name not in p.variables:
-                asm._fill_extra(p, name, extra, p.sizes["frame"])
-                parts[i] = p
+    parts = [asm.dataset(b, fill=True) for b in blocks]
     frame_part = xr.concat(parts, dim="frame", data_vars="all", coords="all", compat="override", join="override")
     ds = xr.merge([frame_part, asm.neurons, asm.trial_dataset()], compat="override", join="override")
     ds = ds.assign_coords(eye_axis=_eye_axis())
@@ -613,19 +776,23 @@ def concat_trials(data: xr.Dataset | Iterable[xr.Dataset], *, statistics: bool =
 
 
 def write_session(
-    data: xr.Dataset | Iterable[xr.Dataset],
+    data: xr.Dataset | TrialBlock | Iterable[xr.Dataset | TrialBlock],
     path: str | os.PathLike,
     *,
     progress: bool = True,
     total: int | None = None,
 ) -> Path:
-    """Write a session (a whole Dataset, or an iterator of per-trial Datasets) atomically.
+    """Write a session (a whole Dataset, or an iterator of per-trial Datasets or
+    :class:`TrialBlock`s) atomically.
 
-    ``.zarr``: streamed one trial at a time (memory holds one trial), every variable along
-    ``frame`` chunked by the length of the first trial, so that one chunk is about one
-    trial. ``.nc``: gathered in memory first. Each trial is checked against the session
-    contract as it arrives; any violation raises :class:`~twinlab.errors.InputError` naming
-    the trial, and nothing is left at ``path``.
+    ``.zarr``: streamed (memory holds the trials waiting to be written, about
+    ``_FLUSH_BYTES``), every variable along ``frame`` chunked by the length of the first
+    trial, so that one chunk is about one trial. The checks, statistics and writes run in a
+    background thread while the iterator makes the next trials, and each batch of trials is
+    written by zarr directly, all variables at once, its chunks encoded in parallel.
+    ``.nc``: gathered in memory first. Each trial is checked against the session contract as
+    it arrives; any violation raises :class:`~twinlab.errors.InputError` naming the trial,
+    and nothing is left at ``path``.
 
     Per-trial pieces carry dims ``frame`` (that trial's frames), ``trial`` (size 1, or the
     trial labels as 0-d variables), ``neuron``, ``y``, ``x``, ``eye_axis``, and the session
@@ -647,51 +814,105 @@ def write_session(
 
 
 def _progress(data, progress: bool, total: int | None):
-    if isinstance(data, xr.Dataset):
+    if isinstance(data, (xr.Dataset, TrialBlock)):
         return data
     return tqdm(data, total=total, unit="trial", desc="writing session", disable=not progress)
 
 
-# appends are batched (each to_zarr call costs tens of ms); memory stays below this
-_FLUSH_BYTES = 64 * 2**20
-_FLUSH_TRIALS = 64
+# trials wait in memory until this many bytes are gathered, then are written in one go
+# (large writes let zarr encode many chunks at once)
+_FLUSH_BYTES = 128 * 2**20
+
+
+class _ZarrWriter:
+    """The writer thread's work: accept each piece, create the store, append in batches."""
+
+    def __init__(self, asm: _Assembler, tmp: Path):
+        self.asm, self.tmp = asm, tmp
+        self.chunk: int | None = None
+        self.buffer: list[_Block] = []
+        self.stored: list[str] = []  # the per-frame variables the store has
+        self.appender: ZarrAppender | None = None
+
+    def __call__(self, piece) -> None:
+        if piece is None:  # the end: write what waits
+            self.flush()
+            return
+        block, new = self.asm.add(piece)
+        if block is None:
+            return
+        if self.chunk is None:
+            self._create(block)
+            return
+        if new:
+            # a variable seen for the first time: earlier frames get its fill value
+            self.flush()
+            self.appender.sync()  # xarray reads the stored shapes
+            written = self.asm.n_frames - block.n
+            for name in new:
+                back = self.asm.backfill(name, written)
+                back.to_zarr(self.tmp, mode="a", consolidated=False, encoding=_encoding(back, self.chunk),
+                             write_empty_chunks=True)
+                self.stored.append(name)
+        self.buffer.append(block)
+        if sum(_nbytes(b) for b in self.buffer) >= _FLUSH_BYTES:
+            self.flush()
+
+    def _create(self, block: _Block) -> None:
+        # the first trial sets the store's variables, chunking and encodings through xarray;
+        # everything after it is appended by zarr directly
+        first, rest = block.split(1)
+        self.chunk = int(first.lengths[0])
+        ds = xr.merge([self.asm.dataset(first), self.asm.neurons], compat="override", join="override")
+        ds = label(ds.assign_coords(eye_axis=_eye_axis()))
+        ds.attrs = {}
+        ds.to_zarr(self.tmp, mode="w", consolidated=False, encoding=_encoding(ds, self.chunk), write_empty_chunks=True)
+        self.stored = [*FRAME_VARS, *DERIVED_FRAME_COORDS, *first.extras]
+        self.appender = ZarrAppender(self.tmp).__enter__()
+        if rest.n:
+            self.buffer.append(rest)
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        columns = {}
+        for name in self.stored:
+            parts = [b.arrays[name] if name in b.arrays else self.asm.filled(b, name) for b in self.buffer]
+            columns[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        self.buffer.clear()
+        self.appender.append(columns)
+
+    def close(self, failed: bool = False) -> None:
+        """Write the last partial chunks and the final shapes (``failed``: just stop)."""
+        if self.appender is not None:
+            appender, self.appender = self.appender, None
+            if failed:
+                appender.__exit__(RuntimeError, RuntimeError("write failed"), None)
+            else:
+                appender.__exit__(None, None, None)
+
+
+def _nbytes(block: _Block) -> int:
+    return sum(v.nbytes for v in block.arrays.values()) + sum(v.nbytes for v in block.extras.values())
 
 
 def _write_zarr(asm: _Assembler, data, tmp: Path) -> None:
     import zarr
 
-    chunk = None
-    buffer: list[xr.Dataset] = []
-
-    def flush() -> None:
-        if buffer:
-            block = buffer[0] if len(buffer) == 1 else xr.concat(
-                buffer, dim="frame", data_vars="all", coords="all", compat="override", join="override"
-            )
-            block.to_zarr(tmp, append_dim="frame", consolidated=False, write_empty_chunks=True)
-            buffer.clear()
-
-    for piece in asm.pieces(data):
-        out, new = asm.add(piece)
-        if out is None:
-            continue
-        if chunk is None:
-            chunk = out.sizes["frame"]
-            first = xr.merge([out, asm.neurons], compat="override", join="override")
-            first = label(first.assign_coords(eye_axis=_eye_axis()))
-            first.attrs = {}
-            first.to_zarr(tmp, mode="w", consolidated=False, encoding=_encoding(first, chunk), write_empty_chunks=True)
-            continue
-        if new:
-            flush()
-            written = asm.n_frames - out.sizes["frame"]
-            for name in new:
-                back = asm.backfill(name, written, dict(out.sizes))
-                back.to_zarr(tmp, mode="a", consolidated=False, encoding=_encoding(back, chunk), write_empty_chunks=True)
-        buffer.append(out)
-        if len(buffer) >= _FLUSH_TRIALS or sum(b.nbytes for b in buffer) >= _FLUSH_BYTES:
-            flush()
-    flush()
+    writer = _ZarrWriter(asm, tmp)
+    worker = BackgroundWorker(writer)
+    try:
+        for piece in asm.pieces(data):
+            worker.put(piece)
+        worker.put(None)  # the last trials waiting in memory
+        worker.finish()
+    except BaseException:
+        worker.abort()
+        writer.close(failed=True)
+        raise
+    writer.close()
+    if writer.chunk is None:
+        raise InputError(f"{asm.source}: no trials to write")
     trials = asm.trial_dataset()
     trials.to_zarr(tmp, mode="a", consolidated=False)
     group = zarr.open_group(str(tmp), mode="r+")

@@ -65,6 +65,29 @@ def _bouts(rng: np.random.Generator, n: int, fps: float, frac: float, bout_s: fl
     return state
 
 
+def _fixations(onsets: np.ndarray, jumps: np.ndarray, n: int, steps: int) -> np.ndarray:
+    """Gaze target ``[n, 2]``: 0 until the first saccade; saccade ``i`` (at frame ``onsets[i]``)
+    moves it linearly over ``steps`` frames from the previous target ``c`` to ``c / 2 + jumps[i]``
+    (saccades pull back toward rest, so fixations stay within the oculomotor range); a
+    saccade starting within the previous one's ramp takes over from there.
+    """
+    fix = np.zeros((n, 2))
+    if not len(onsets):
+        return fix
+    # targets after each saccade: new_i = 0.5 new_(i-1) + jump_i (0.5 y is exact, so this
+    # filter gives the same numbers as the recursion written out)
+    new = lfilter([1.0], [1.0, -0.5], jumps, axis=0)
+    cur = np.concatenate([np.zeros((1, 2)), new[:-1]])
+    f = np.arange(onsets[0], n)
+    i = np.searchsorted(onsets, f, side="right") - 1  # the saccade each frame follows
+    d = f - onsets[i]
+    ramp = d < steps
+    w = ((d[ramp] + 1) / steps)[:, None]
+    fix[f[~ramp]] = new[i[~ramp]]
+    fix[f[ramp]] = cur[i[ramp]] + w * (new[i[ramp]] - cur[i[ramp]])
+    return fix
+
+
 def run_level(speed):
     """Running as a level in [0, 1): saturating in speed (8 cm/s scale). Works on numpy and torch."""
     try:
@@ -105,20 +128,10 @@ def draw_behavior(cfg: BehaviorConfig, n_frames: int, frame_rate_hz: float, seed
     drift = _ou(rng, n, cfg.eye_drift_tau_s * fps, 1.0, 2) * sd
     rate = cfg.saccade_rate_hz + (cfg.saccade_rate_running_hz - cfg.saccade_rate_hz) * ramp
     onsets = np.flatnonzero(rng.random(n) < rate / fps)
-    fix = np.zeros((n, 2))
-    cur = np.zeros(2)
     sac_sd = np.asarray(cfg.saccade_sd_deg, dtype=float)
     # heavy-tailed (Student t, 3 d.o.f.) saccade sizes: mostly small, now and then large, as in eye videos
     jumps = rng.standard_t(3.0, (len(onsets), 2)) / np.sqrt(3.0) * sac_sd
-    steps = max(1, int(round(0.05 * fps)))
-    for i, t in enumerate(onsets):
-        # saccades pull back toward rest, so fixations stay within the oculomotor range
-        new = 0.5 * cur + jumps[i]
-        end = min(n, t + steps)
-        w = (np.arange(t, end) - t + 1)[:, None] / steps
-        fix[t:end] = cur + w * (new - cur)
-        fix[end:] = new
-        cur = new
+    fix = _fixations(onsets, jumps, n, max(1, int(round(0.05 * fps))))
     center = np.clip(offset + fix + drift, -rng_deg, rng_deg)
     saccade = np.zeros(n, dtype=bool)
     saccade[onsets] = True

@@ -34,6 +34,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
@@ -43,6 +44,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ..data import TrialBlock
 from ..errors import InputError
 from ..geometry import Screen
 from ..settings import merge, parse_overrides
@@ -171,14 +173,28 @@ def test_stimuli(session: SessionConfig, screen: Screen, cohort_seed: int) -> di
 def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.PathLike, *, session_id: str = "s0",
                    seed: int = 0, cohort_seed: int = 0, tests: dict[str, xr.Dataset] | None = None,
                    provenance: dict | None = None, device: str | None = None, chunk_frames: int = 2048,
-                   progress: bool = True) -> Path:
+                   render_workers: int | None = None, progress: bool = True, timings: dict | None = None) -> Path:
     """Record one session of ``mouse`` to ``path`` (``.zarr``); see the module docstring.
 
     ``seed`` seeds this session's own content (training clips, order, behaviour, noise);
     ``cohort_seed`` the test stimuli (pass ``tests`` to reuse ones already rendered).
+    ``device``: where the responses and their noise are computed (``cuda``: the mouse is
+    moved there; the noise is then drawn by that device's generator, so a session recorded
+    on a GPU differs in its noise from one recorded on the CPU, and the provenance says
+    which). ``render_workers``: processes rendering the training movies ahead (None: every
+    usable core but one for long sessions, none for short ones; 0: in this process), while
+    this process computes responses and a thread writes the store. ``timings``: a dict
+    filled with seconds spent per stage in this process (``setup_s``, ``tests_s`` rendering
+    the test block, ``behavior_s`` drawing behaviour and slow variability, ``render_wait_s``
+    waiting for the workers' frames, ``responses_s`` rates and noise) and ``produced_at``
+    (``time.perf_counter()`` when the last trial was handed to the writer), for benchmarks.
     """
+    from ..stimuli import family_of, usable_cpus
+    from ..stimuli import plan as stimulus_plan
+    from ..stimuli.parallel import iter_trials_ahead
     from ..storage import check_writable
 
+    t0 = time.perf_counter()
     session.validate()
     path = Path(path)
     if path.suffix.lower() != ".zarr":
@@ -186,14 +202,24 @@ def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.P
     check_writable(path)
     if path.exists():
         raise InputError(f"{path} already exists; it is not overwritten")
+    dev = torch.device(device) if device else torch.device("cpu")
     screen = mouse.nominal_screen
     plan = session_plan(session, seed)
-    tests = tests if tests is not None else test_stimuli(session, screen, cohort_seed)
     ss = np.random.SeedSequence([int(seed), 0x5E55])
     train_seed, beh_seed, noise_seed = (int(s.generate_state(1)[0] % 2**31) for s in ss.spawn(3))
     n_train = sum(t.source == "train" for t in plan)
     train_spec = _spec(session.train_preset, session.train_overrides, session, screen, train_seed,
                        {"n_trials": n_train, "clip_duration_s": session.trial_s})
+    train_plan = stimulus_plan(train_spec)
+    if render_workers is None:
+        # worker processes pay off from about a minute of movie on (their start costs ~0.1 s)
+        render_workers = usable_cpus() - 1 if int(train_plan["n_frames"].sum()) >= 1800 else 0
+    # the training movies start rendering now, while the test block, behaviour and noise are drawn
+    train = iter_trials_ahead(family_of(train_spec), train_spec, int(render_workers), plan=train_plan)
+    clock = timings if timings is not None else {}
+    w0 = time.perf_counter()
+    tests = tests if tests is not None else test_stimuli(session, screen, cohort_seed)
+    clock["tests_s"] = time.perf_counter() - w0
     attrs = {
         "frame_rate_hz": mouse.frame_rate_hz,
         "mouse_id": mouse.mouse_id,
@@ -204,55 +230,62 @@ def record_session(mouse: VirtualMouse, session: SessionConfig, path: str | os.P
         "pupil_center_units": "deg (eye rotation; x rightward gaze, y upward)",
         "pupil_diameter_units": "mm",
         "provenance": json.dumps({"writer": "twinlab.sim.record_session", "session": to_dict(session),
-                                  "session_seed": int(seed), "cohort_seed": int(cohort_seed), **(provenance or {})}),
+                                  "session_seed": int(seed), "cohort_seed": int(cohort_seed),
+                                  **({"noise_device": dev.type} if dev.type != "cpu" else {}), **(provenance or {})}),
     }
-    pieces = _pieces(mouse, plan, tests, train_spec, attrs, beh_seed, noise_seed, device, chunk_frames)
-    return write_session_store(pieces, path, total=len(plan), progress=progress)
+    train_len = train_plan.groupby("trial", sort=False)["n_frames"].sum().to_numpy()
+    clock["setup_s"] = time.perf_counter() - t0 - clock["tests_s"]
+    blocks = _blocks(mouse, plan, tests, train, train_len, attrs, beh_seed, noise_seed, dev, chunk_frames, clock)
+    return write_session_store(blocks, path, total=len(plan), progress=progress)
 
 
-def _pieces(mouse: VirtualMouse, plan: list[_Trial], tests: dict[str, xr.Dataset], train_spec, attrs: dict,
-            beh_seed: int, noise_seed: int, device: str | None, chunk_frames: int) -> Iterator[xr.Dataset]:
-    """Per-trial session pieces, with responses of one continuous showing."""
-    from ..stimuli import iter_trials
-
-    train_iter = iter_trials(train_spec)
+def _blocks(mouse: VirtualMouse, plan: list[_Trial], tests: dict[str, xr.Dataset], train: Iterator[xr.Dataset],
+            train_len: np.ndarray, attrs: dict, beh_seed: int, noise_seed: int, dev: torch.device, chunk_frames: int,
+            clock: dict) -> Iterator[TrialBlock]:
+    """The session's trials as :class:`~twinlab.data.TrialBlock`\\ s, with the responses of one continuous showing."""
 
     def stimulus(t: _Trial) -> xr.Dataset:
         if t.source == "train":
+            w0 = time.perf_counter()
             try:
-                return next(train_iter)
+                return next(train)
             except StopIteration:
                 raise RuntimeError("the training stimulus ran out of trials") from None
+            finally:
+                clock["render_wait_s"] = clock.get("render_wait_s", 0.0) + time.perf_counter() - w0
         return tests[t.source]
 
     # lengths first: behaviour and slow variability are drawn for the whole session up front
-    # (the training trials are rendered lazily, in order, when their turn comes)
-    from ..stimuli import plan as stimulus_plan
-
-    train_len = stimulus_plan(train_spec).groupby("trial", sort=False)["n_frames"].sum().to_numpy()
+    # (the training trials are rendered ahead, in order, by the workers)
     it = iter(train_len)
     lengths = [int(next(it)) if t.source == "train" else tests[t.source].sizes["frame"] for t in plan]
     total = int(sum(lengths))
 
-    dev = torch.device(device) if device else torch.device("cpu")
+    w0 = time.perf_counter()
     mouse = mouse.to(dev)
-    gen = torch.Generator(device="cpu").manual_seed(int(noise_seed))
-    neuron_coords = _neuron_coords(mouse)
+    gen = torch.Generator(device=dev).manual_seed(int(noise_seed))
+    neurons = _neuron_coords(mouse)
     mem = mouse.model.memory_frames
     behavior = mouse.draw_behavior(total, seed=beh_seed)
     latent = mouse.draw_latent(1, total, torch.Generator().manual_seed(int(noise_seed) + 1))
+    if dev.type != "cpu":
+        latent = latent.to(dev)
+    clock["behavior_s"] = time.perf_counter() - w0
     beh_all = [behavior["running_speed"].values, behavior["pupil_diameter"].values, behavior["pupil_center"].values]
     scanning = mouse.config.noise.scan_hz > 0
-    state = {"context": None, "start": 0, "first": True, "ev": None, "ev_start": 0, "done": 0, "final": []}
+    state = {"context": None, "start": 0, "ev": None, "ev_start": 0, "done": 0, "first": True}
+    # finalised responses not yet handed out: rows from frame ``base`` on
+    ready = {"resp": np.zeros((0, mouse.n_neurons), np.float32), "base": 0}
     queue: list[tuple[_Trial, xr.Dataset, int]] = []  # trials rendered, waiting for their responses
 
-    def advance(frames: np.ndarray, last: bool) -> Iterator[xr.Dataset]:
+    def advance(frames: np.ndarray, last: bool) -> Iterator[TrialBlock]:
         """Responses for the next frames of the showing; emit every trial whose frames are final.
 
         Rates need the model's memory of earlier frames (kept as context); the scan's linear
         interpolation needs the next scan, so the frames after the last complete scan's
         centre wait for the next call (their events are kept, nothing is drawn twice).
         """
+        w0 = time.perf_counter()
         n, start = len(frames), state["start"]
         if n:
             sl = slice(start, start + n)
@@ -285,20 +318,22 @@ def _pieces(mouse: VirtualMouse, plan: list[_Trial], tests: dict[str, xr.Dataset
                     cut, keep_from = state["done"] - ev_start, 0
             lo = state["done"] - ev_start
             if cut > lo:
-                state["final"].append(out[0, lo:cut].cpu().numpy())
+                fresh = out[0, lo:cut].cpu().numpy()  # frames done .. ev_start + cut
+                keep = queue[0][2] if queue else state["done"]  # the first frame not yet handed out
+                rest = ready["resp"][keep - ready["base"] :]
+                ready["resp"] = np.concatenate([rest, fresh]) if len(rest) else fresh
+                ready["base"] = keep
                 state["done"] = ev_start + cut
             state["ev"] = ev[:, keep_from:]
             state["ev_start"] = ev_start + keep_from
-        # emit the trials whose frames all have their responses
+        clock["responses_s"] = clock.get("responses_s", 0.0) + time.perf_counter() - w0
+        # emit the trials whose frames all have their responses (views: nothing is copied)
         while queue and queue[0][2] + queue[0][1].sizes["frame"] <= state["done"]:
-            resp = np.concatenate(state["final"]) if len(state["final"]) > 1 else state["final"][0]
             t, s, s0 = queue.pop(0)
             m = s.sizes["frame"]
-            base = state["done"] - len(resp)
-            r = resp[s0 - base : s0 - base + m]
-            state["final"] = [resp[s0 - base + m :]]
-            beh = [b[s0 : s0 + m] for b in beh_all]
-            yield _piece(s, r, beh, t, neuron_coords if state["first"] else None, attrs if state["first"] else None)
+            r = ready["resp"][s0 - ready["base"] : s0 - ready["base"] + m]
+            yield _block(s, r, [b[s0 : s0 + m] for b in beh_all], t, neurons if state["first"] else None,
+                         attrs if state["first"] else {})
             state["first"] = False
 
     pending: list[np.ndarray] = []
@@ -306,51 +341,38 @@ def _pieces(mouse: VirtualMouse, plan: list[_Trial], tests: dict[str, xr.Dataset
     for t in plan:
         s = stimulus(t)
         queue.append((t, s, pos))
-        pending.append(s.frames.values.astype(np.float32))
+        pending.append(s.frames.values)
         pos += s.sizes["frame"]
         acc += s.sizes["frame"]
         if acc >= chunk_frames:
-            yield from advance(np.concatenate(pending), last=False)
+            yield from advance(np.concatenate(pending).astype(np.float32, copy=False), last=False)
             pending, acc = [], 0
-    yield from advance(np.concatenate(pending) if pending else np.zeros((0, 1, 1), np.float32), last=True)
+    yield from advance(np.concatenate(pending).astype(np.float32, copy=False) if pending
+                       else np.zeros((0, 1, 1), np.float32), last=True)
     if queue:
         raise RuntimeError(f"{len(queue)} trials were left without responses")
+    clock["produced_at"] = time.perf_counter()
 
 
-def _neuron_coords(mouse: VirtualMouse) -> dict[str, tuple[str, np.ndarray]]:
+def _neuron_coords(mouse: VirtualMouse) -> dict[str, np.ndarray]:
     out = {}
     for c in mouse.neurons.columns:
         v = mouse.neurons[c].to_numpy()
-        out[c] = ("neuron", v.astype(str).astype(object) if v.dtype == object else v)
+        out[c] = v.astype(str).astype(object) if v.dtype == object else v
     return out
 
 
-def _piece(stim: xr.Dataset, responses: np.ndarray, beh: list[np.ndarray], t: _Trial, neurons, attrs) -> xr.Dataset:
-    coords: dict[str, Any] = {"eye_axis": ["x", "y"]}
-    for k, v in _conditions(stim).items():
-        coords[k] = ("frame", v)
-    coords.update({"tier": ("trial", [t.tier]), "domain": ("trial", [t.domain]),
-                   "stimulus_id": ("trial", [t.stimulus_id]), "repeat": ("trial", [t.repeat]),
-                   "stimulus_preset": ("trial", [t.preset])})
-    if neurons:
-        coords.update(neurons)
-    ds = xr.Dataset(
-        {
-            "frames": (("frame", "y", "x"), stim.frames.values.astype(np.float32)),
-            "responses": (("frame", "neuron"), responses.astype(np.float32)),
-            "running_speed": ("frame", beh[0].astype(np.float32)),
-            "pupil_diameter": ("frame", beh[1].astype(np.float32)),
-            "pupil_center": (("frame", "eye_axis"), beh[2].astype(np.float32)),
-        },
-        coords=coords,
-    )
-    ds.responses.attrs["units"] = "deconvolved-calcium-like activity per frame (virtual mouse)"
-    ds.running_speed.attrs["units"] = "cm/s"
-    ds.pupil_diameter.attrs["units"] = "mm"
-    ds.pupil_center.attrs["units"] = "deg"
-    if attrs:
-        ds.attrs.update(attrs)
-    return ds
+_VAR_ATTRS = {"responses": {"units": "deconvolved-calcium-like activity per frame (virtual mouse)"},
+              "running_speed": {"units": "cm/s"}, "pupil_diameter": {"units": "mm"}, "pupil_center": {"units": "deg"}}
+
+
+def _block(stim: xr.Dataset, responses: np.ndarray, beh: list[np.ndarray], t: _Trial, neurons, attrs) -> TrialBlock:
+    return TrialBlock(
+        frames=stim.frames.values, responses=responses, running_speed=beh[0], pupil_diameter=beh[1],
+        pupil_center=beh[2], trial_frames=[stim.sizes["frame"]],
+        trials={"tier": [t.tier], "domain": [t.domain], "stimulus_id": [t.stimulus_id], "repeat": [t.repeat],
+                "stimulus_preset": [t.preset]},
+        frame_coords=_conditions(stim), neurons=neurons, attrs=attrs, var_attrs=_VAR_ATTRS)
 
 
 def mouse_from_session(path: str | os.PathLike) -> VirtualMouse:

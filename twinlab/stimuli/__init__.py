@@ -8,6 +8,7 @@ coordinates (see :mod:`twinlab.stimuli.base` for the schema).
 >>> spec = resolve_spec("gabor", ["n_trials=1"])
 >>> stim = generate(spec)                       # whole stimulus in memory
 >>> for chunk in iter_trials(spec): ...         # or one trial at a time
+>>> for chunk in iter_trials(spec, workers=8): ...  # rendered ahead by 8 worker processes
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .base import iter_trials as _iter_trials
 from .gabor import GaborSpec
 from .gaussian_dots import GaussianDotsSpec
 from .natural import NaturalImagesSpec, NaturalMoviesSpec
+from .parallel import iter_trials_ahead, usable_cpus
 from .pink_noise import PinkNoiseSpec
 from .rdk import RDKSpec
 from .sensorium_gabor import SensoriumGaborSpec
@@ -60,6 +62,7 @@ __all__ = [
     "spec_to_toml",
     "spec_from_dict",
     "spec_from_attrs",
+    "usable_cpus",
 ]
 
 
@@ -102,8 +105,14 @@ def plan(spec: StimulusSpec):
     return make_plan(family_of(spec), spec)
 
 
-def iter_trials(spec: StimulusSpec) -> Iterator[xr.Dataset]:
-    """The stimulus one trial at a time (bounded memory for stimuli of any length)."""
+def iter_trials(spec: StimulusSpec, workers: int = 0) -> Iterator[xr.Dataset]:
+    """The stimulus one trial at a time (bounded memory for stimuli of any length).
+
+    ``workers`` > 0 renders the trials ahead in that many worker processes (the same trials,
+    in the same order: :mod:`twinlab.stimuli.parallel`); 0 renders each when it is asked for.
+    """
+    if workers > 0:
+        return iter_trials_ahead(family_of(spec), spec, workers)
     return _iter_trials(family_of(spec), spec)
 
 

@@ -32,7 +32,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Collection, Iterator
 
 import numpy as np
 import pandas as pd
@@ -178,13 +178,20 @@ def make_plan(family: Family, spec: StimulusSpec) -> pd.DataFrame:
     return plan
 
 
-def iter_trials(family: Family, spec: StimulusSpec, plan: pd.DataFrame | None = None) -> Iterator[xr.Dataset]:
-    """Yield the stimulus one trial at a time as Stimulus datasets (see module docstring)."""
+def iter_trials(family: Family, spec: StimulusSpec, plan: pd.DataFrame | None = None,
+                trials: Collection[int] | None = None) -> Iterator[xr.Dataset]:
+    """Yield the stimulus one trial at a time as Stimulus datasets (see module docstring).
+
+    ``trials``: render only these trial numbers (the others are skipped, not rendered); a
+    trial comes out the same either way, since it draws from its own seeded streams.
+    """
     plan = make_plan(family, spec) if plan is None else plan
     canvas = Canvas(spec.screen, spec.shape)
     starts = np.concatenate([[0], np.cumsum(plan["n_frames"].to_numpy())])
     conditions = [c for c in plan.columns if c not in ("trial", "segment", "n_frames")]
     for trial, rows in plan.groupby("trial", sort=False):
+        if trials is not None and trial not in trials:
+            continue
         blocks, extras = [], []
         for idx, row in rows.iterrows():
             out = family.render(spec, row, canvas, segment_rng(spec.seed, row["trial"], row["segment"]))
