@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from twinlab.data import session_dataset, write_session  # noqa: E402
 from twinlab.model import SessionInfo, Twin, poisson_nll, resolve_config  # noqa: E402
+from twinlab.paper.common import MEDIUM as FIGURE_TWIN  # noqa: E402  (the GPU figures' architecture)
 from twinlab.train import resolve_train_config, train_foundation  # noqa: E402
 
 DATASHEET_BF16_TFLOPS = 989.4  # H100 / H200 SXM, dense bf16 tensor-core peak
@@ -52,9 +53,7 @@ DATASHEET_BF16_TFLOPS = 989.4  # H100 / H200 SXM, dense bf16 tensor-core peak
 # model sizes (overrides of the presets in models/): the GPU figures' twin ("figure", the
 # architecture of twinlab/presets/figures/fig4.toml), the fig4 twin at its larger settings
 # (a 64 x 96 retina: 0.69 M parameters) and the paper's twin at the paper's frame size
-MEDIUM = ["perspective.retina_height=32", "perspective.retina_width=48", "modulation.hidden=16",
-          "modulation.features=4", "feedforward.block_channels=[16, 32, 64]", "feedforward.dropout=0.1",
-          "recurrent.in_channels=64", "recurrent.hidden=64", "recurrent.out_channels=64"]
+MEDIUM = list(FIGURE_TWIN)
 MODELS = {
     "small": ("small", []),
     "medium": ("small", MEDIUM),
@@ -141,6 +140,14 @@ def run_setting(stores, model_name, args, compile_, preload, out: Path, step: st
             "world": summary["world_size"], "first_window_s": float(rows[0]["seconds"])}
 
 
+def add_rates(r: dict, flops_per_clip: float, peak: float, cuda: bool) -> dict:
+    """Model TFLOP/s and its share of the datasheet and measured bf16 peaks, from ``r["clips_per_s"]``."""
+    r["tflops"] = flops_per_clip * r["clips_per_s"] / 1e12
+    r["share_of_peak"] = r["tflops"] / DATASHEET_BF16_TFLOPS if cuda else float("nan")
+    r["share_of_measured_peak"] = r["tflops"] / peak if cuda else float("nan")
+    return r
+
+
 def compare_paths(stores, model_name, args, batch, flops, peak, cuda, work) -> list[dict]:
     """The old and the new step on the same stores: clips/s, ms/step, TFLOP/s, share of peak."""
     rows = []
@@ -166,9 +173,7 @@ def compare_paths(stores, model_name, args, batch, flops, peak, cuda, work) -> l
         clips_step = b * (sessions if step != "eager" else 1)
         r.update(path=path, batch=b, clips_per_step=clips_step, gflop_per_clip=per_clip / 1e9)
         r["ms_per_step"] = 1000.0 * clips_step / r["clips_per_s"]
-        r["tflops"] = per_clip * r["clips_per_s"] / 1e12
-        r["share_of_peak"] = r["tflops"] / DATASHEET_BF16_TFLOPS if cuda else float("nan")
-        r["share_of_measured_peak"] = r["tflops"] / peak if cuda else float("nan")
+        add_rates(r, per_clip, peak, cuda)
         rows.append(r)
         log(f"[{model_name}] {path:>3s} step={step} {clips_step} clips/step: {r['clips_per_s']:.1f} clips/s, "
             f"{r['ms_per_step']:.1f} ms/step, {r['tflops']:.2f} TFLOP/s = {100 * r['share_of_measured_peak']:.1f} % of "
@@ -255,10 +260,7 @@ def main() -> None:
                     out = work / f"run_{model_name}_{data}_{comp}"
                     r = run_setting(stores, model_name, args_b, comp, data, out)
                     r.update(batch=batch, gflop_per_step=flops / 1e9)
-                    steps_s = r["clips_per_s"] / batch
-                    r["tflops"] = flops * steps_s / 1e12
-                    r["share_of_peak"] = r["tflops"] / DATASHEET_BF16_TFLOPS if cuda else float("nan")
-                    r["share_of_measured_peak"] = r["tflops"] / peak if cuda else float("nan")
+                    add_rates(r, flops / batch, peak, cuda)
                     results.append(r)
                     log(f"[{model_name}] data={data} compile={comp}: {r['clips_per_s']:.1f} clips/s "
                         f"({r['clips_per_s'] * args.clip:.0f} frames/s), {r['tflops']:.2f} TFLOP/s = "

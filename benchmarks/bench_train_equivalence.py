@@ -25,12 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from twinlab.paper.common import MEDIUM  # noqa: E402  (the GPU figures' architecture)
 from twinlab.sim import record_cohort, resolve_cohort  # noqa: E402
 from twinlab.train import resolve_train_config, train_foundation  # noqa: E402
 
-MEDIUM = ["perspective.retina_height=32", "perspective.retina_width=48", "modulation.hidden=16",
-          "modulation.features=4", "feedforward.block_channels=[16, 32, 64]", "feedforward.dropout=0.1",
-          "recurrent.in_channels=64", "recurrent.hidden=64", "recurrent.out_channels=64"]
 TEST = ('session.test_domains=[{name="natural_movie", preset="natural_movies", n_stimuli=2, repeats=4, '
         'max_trial_s=2.0, overrides=["source=photos"]}]')
 
@@ -49,7 +47,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    clip, batch, model = 70, 8, ["small", MEDIUM]
+    clip, batch, model = 70, 8, ["small", list(MEDIUM)]
     if args.quick:
         args.mice, args.neurons, args.minutes, args.steps, clip, batch, model = 2, 16, 1.0, 12, 20, 2, ["small", []]
     work = Path(tempfile.mkdtemp(prefix="twinlab_equivalence_"))

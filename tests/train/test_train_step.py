@@ -109,15 +109,14 @@ def test_the_mixed_plan_is_a_pure_function_of_the_step_and_keeps_clips_in_their_
     sessions, starts, lengths = ds.item_sessions[items], ds.item_starts[items], ds.item_lengths[items]
     n = a.items_per_session()
     for s in range(2):
-        trial_first = starts[sessions == s]
-        trial_end = trial_first + lengths[sessions == s]
-        # one data epoch of session s: every item once (one clip per item), each inside its trial
-        epoch = np.concatenate([a.starts(k)[s] for k in range(n[s] // 4)])
-        inside = (epoch[:, None] >= trial_first[None]) & (epoch[:, None] + CLIP <= trial_end[None])
-        assert inside.any(axis=1).all()
-        counts = np.bincount(np.argmax(inside, axis=1), minlength=len(trial_first))
-        per_trial = lengths[sessions == s] // CLIP
-        assert np.array_equal(counts[: len(per_trial)], per_trial) or n[s] % 4
+        # the trials of session s and how many items (clips per data epoch) each holds
+        first, items_per_trial = np.unique(starts[sessions == s], return_counts=True)
+        end = first + np.array([lengths[sessions == s][starts[sessions == s] == f][0] for f in first])
+        # one data epoch of session s (its first n[s] draws): every item once, each clip inside its trial
+        epoch = np.concatenate([a.starts(k)[s] for k in range(-(-n[s] // 4))])[: n[s]]
+        inside = (epoch[:, None] >= first[None]) & (epoch[:, None] + CLIP <= end[None])
+        assert (inside.sum(axis=1) == 1).all()
+        assert np.array_equal(np.bincount(np.argmax(inside, axis=1), minlength=len(first)), items_per_trial)
 
 
 def test_clips_cut_on_the_device_are_the_recorded_ones(cohort):

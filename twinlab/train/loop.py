@@ -59,7 +59,7 @@ from ..model.checkpoint import save_checkpoint
 from ..storage import atomic_output, claim
 from .batches import BatchPlan, DeviceSource, LoaderSource, PreloadedClips, StepSampler, fit_frames, select_minutes, store_bytes
 from .mixed import DeviceSessions, MixedPlan
-from .step import MicroBatchStep, MixedStep, adaptive_clip_, build_optimizer, compute_loss, set_lr
+from .step import MicroBatchStep, MixedStep, build_optimizer, compute_loss, set_lr
 from .config import TrainConfig, train_config_from_dict
 from .evaluate import session_key
 from .guards import FiniteGuard
@@ -69,7 +69,7 @@ from .schedule import Schedule
 from .state import read_state, save_state
 
 __all__ = ["MODES", "RunSpec", "RunResult", "train_foundation", "finetune", "train_individual", "resume_run",
-           "run_training", "build_twin", "session_key", "adaptive_clip_", "compute_loss", "discover_stores"]
+           "run_training", "build_twin", "session_key", "compute_loss", "discover_stores"]
 
 MODES = ("foundation", "transfer", "individual")
 RUN_FILES = ("run.json", "state.safetensors", "model.safetensors", "train.log", "history.csv")

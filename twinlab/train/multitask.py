@@ -50,9 +50,9 @@ from .batches import BatchPlan, DeviceSource, LoaderSource, StepSampler, fit_fra
 from .config import TrainConfig, train_config_from_dict
 from .distributed import pick_device
 from .loop import (RunResult, RunSpec, compile_twin, _datasets, _final_evaluation, _plain, _RunLog,
-                   _session_infos, _switch, _write_json, adaptive_clip_, check_run_folder, discover_stores,
+                   _session_infos, _switch, _write_json, check_run_folder, discover_stores,
                    make_optimizer, set_statistics)
-from .step import batch_seed
+from .step import adaptive_clip_, batch_seed
 from .schedule import Schedule
 from .state import read_state, save_state
 

@@ -112,7 +112,6 @@ class MicroBatchStep:
         self.keys = list(twin.sessions)
         self.it = iter(source)
         self.data_seconds = 0.0
-        self.micro_batches = cfg.accumulate
         self.guard = None  # a twinlab.train.guards.FiniteGuard, set by the loop
 
     def __call__(self, step: int) -> torch.Tensor:
@@ -163,7 +162,6 @@ class MixedStep:
         self.device, self.amp, self.log = torch.device(device), amp, log
         self.feed = StartsFeed(plan, self.device)
         self.n_sessions = plan.n_sessions
-        self.micro_batches = 1
         self.data_seconds = 0.0
         self.mode = "mixed"
         self.guard = None  # a twinlab.train.guards.FiniteGuard, set by the loop
