@@ -125,9 +125,13 @@ def run_setting(stores, model_name, args, compile_, preload, out: Path, step: st
             f"device={args.device}", f"workers={args.workers}", "schedule.warmup=0.1", f"seed={args.seed}"]
     cfg = resolve_train_config("paper", sets)
     cfg = cfg.replace(model=preset)
+    cuda = torch.cuda.is_available() and args.device != "cpu"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     train_foundation(stores, out, cfg, model_overrides=overrides, progress=False, evaluate=False)
     wall = time.perf_counter() - t0
+    peak_gib = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
     rows = [r for r in csv.DictReader(open(out / "history.csv")) if r["kind"] == "train"]
     timed = rows[1:] or rows  # the first window holds start-up and compilation
     f = lambda k: float(np.mean([float(r[k]) for r in timed]))  # noqa: E731
@@ -137,7 +141,7 @@ def run_setting(stores, model_name, args, compile_, preload, out: Path, step: st
     return {"model": model_name, "step": step, "compile": compile_, "data": preload, "clips_per_s": f("clips_per_s"),
             "graph": " | ".join(x.split(" ", 2)[-1] for x in said),
             "gpu_wait": f("gpu_wait"), "data_wait": f("data_wait"), "wall_s": wall,
-            "world": summary["world_size"], "first_window_s": float(rows[0]["seconds"])}
+            "world": summary["world_size"], "first_window_s": float(rows[0]["seconds"]), "peak_gib": peak_gib}
 
 
 def add_rates(r: dict, flops_per_clip: float, peak: float, cuda: bool) -> dict:
@@ -162,14 +166,21 @@ def compare_paths(stores, model_name, args, batch, flops, peak, cuda, work) -> l
             extra = ["channels_last=off"]
         elif path == "new":
             step, b, comp = "graph" if cuda else "mixed", max(1, batch // sessions), "on" if cuda else "off"
-        elif path == "big":
-            step, b, comp = "graph" if cuda else "mixed", args.big or 4 * max(1, batch // sessions), "on" if cuda else "off"
+        elif path == "big" or (path.startswith("big") and path[3:].isdigit()):  # bigN: N clips per session
+            per_session = int(path[3:]) if path[3:] else args.big or 4 * max(1, batch // sessions)
+            step, b, comp = "graph" if cuda else "mixed", per_session, "on" if cuda else "off"
         else:
-            raise SystemExit(f"unknown path {path!r} (old, new, big; NAME_nocl: channels-last off)")
+            raise SystemExit(f"unknown path {path!r} (old, new, big, bigN; NAME_nocl: channels-last off)")
         path = label
         out = work / f"run_{model_name}_{path}"
-        r = run_setting(stores, model_name, argparse.Namespace(**{**vars(args), "batch": b}), comp, "device", out, step,
-                        extra)
+        try:
+            r = run_setting(stores, model_name, argparse.Namespace(**{**vars(args), "batch": b}), comp, "device", out,
+                            step, extra)
+        except torch.OutOfMemoryError as err:  # a batch too big for the card is a result, not the end of the run
+            log(f"[{model_name}] {path}: {b} clips per session do not fit: {str(err).splitlines()[0]}")
+            shutil.rmtree(out, ignore_errors=True)
+            torch.cuda.empty_cache()
+            continue
         clips_step = b * (sessions if step != "eager" else 1)
         r.update(path=path, batch=b, clips_per_step=clips_step, gflop_per_clip=per_clip / 1e9)
         r["ms_per_step"] = 1000.0 * clips_step / r["clips_per_s"]
@@ -178,7 +189,7 @@ def compare_paths(stores, model_name, args, batch, flops, peak, cuda, work) -> l
         log(f"[{model_name}] {path:>3s} step={step} {clips_step} clips/step: {r['clips_per_s']:.1f} clips/s, "
             f"{r['ms_per_step']:.1f} ms/step, {r['tflops']:.2f} TFLOP/s = {100 * r['share_of_measured_peak']:.1f} % of "
             f"measured peak ({100 * r['share_of_peak']:.1f} % of datasheet), GPU wait {100 * r['gpu_wait']:.1f} %, "
-            f"start-up {r['first_window_s']:.1f} s; {r['graph'] or 'no graph'}")
+            f"start-up {r['first_window_s']:.1f} s, peak {r['peak_gib']:.1f} GiB; {r['graph'] or 'no graph'}")
         shutil.rmtree(out, ignore_errors=True)
     old = next((r for r in rows if r["path"] == "old"), None)
     if old:
@@ -207,7 +218,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="Tiny CPU smoke test.")
     p.add_argument("--paths", default="", help="Old path against the new, side by side: comma list of old (step=eager, "
                    "parts compiled, data on the device), new (step=graph, the same clips per step), big (step=graph, "
-                   "--big clips per session and step). Replaces the --compile/--data grid.")
+                   "--big clips per session and step), bigN (N clips per session and step). Replaces the --compile/--data grid.")
     p.add_argument("--big", type=int, default=0, help="Clips per session and step of the 'big' path (default 4 x batch).")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: one setting under torchrun
     args = p.parse_args()

@@ -96,6 +96,7 @@ def main() -> None:
     ap.add_argument("--models", default="fig4,paper")
     ap.add_argument("--batch", type=int, default=0, help="clips per session and step (default 32; paper 8)")
     ap.add_argument("--out", default="")
+    ap.add_argument("--kernels-only", action="store_true", help="only the kernel table (no captured-step timing)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="twinlab_profile_"))
     for name in args.models.split(","):
@@ -104,8 +105,9 @@ def main() -> None:
         neurons = NEURONS.get(name, 300)
         batch = args.batch or (8 if name.startswith("paper") else 32)
         stores = write_stores(work, shape, 2, neurons, trials=12, frames=140)
-        readout_bench(name, 2 * batch, neurons)
-        for cl in (False, True):
+        if not args.kernels_only:
+            readout_bench(name, 2 * batch, neurons)
+        for cl in () if args.kernels_only else (False, True):
             t0 = time.perf_counter()
             step, twin = build(stores, name, batch, cl, True, True)
             ms = timed(lambda: step(5), 10)

@@ -94,3 +94,28 @@ def test_channels_last_weights_leave_the_twin_unchanged():
     conv = twin.core.feedforward.blocks[0].layers[0].conv.weight
     assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
     assert torch.allclose(twin(x, *beh, session="a"), before, rtol=1e-5, atol=1e-6)
+
+
+def test_the_interpolation_matrix_gives_grid_samples_values_and_gradients():
+    """The GPU's way (one matrix product per clip) and grid_sample agree, forward and backward,
+    for positions inside the map, between pixels and in the half-pixel border band."""
+    from twinlab.model.readout import clip_features_at
+
+    gen = torch.Generator().manual_seed(3)
+    b, t, c, h, w, n = 3, 4, 5, 6, 9, 40
+    features = torch.randn(b, t, c, h, w, generator=gen, dtype=torch.float64)
+    positions = torch.rand(b, n, 2, generator=gen, dtype=torch.float64) * 2 - 1
+    positions[0, :4] = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [-0.97, 0.99], [0.0, 0.0]], dtype=torch.float64)
+    upstream = torch.randn(b, t, c, n, generator=gen, dtype=torch.float64)
+    results = {}
+    for method in ("grid", "matmul"):
+        f = features.clone().requires_grad_(True)
+        p = positions.clone().requires_grad_(True)
+        out = clip_features_at(f, p, method=method)
+        (out * upstream).sum().backward()
+        results[method] = (out.detach(), f.grad, p.grad)
+    for a, g in zip(results["matmul"], results["grid"]):
+        torch.testing.assert_close(a, g, rtol=1e-9, atol=1e-9)
+    assert results["grid"][2].abs().sum() > 0  # the positions do learn
+    with pytest.raises(ValueError, match="known: auto, grid, matmul"):
+        clip_features_at(features, positions, method="gather")
