@@ -15,7 +15,6 @@ import resource
 import sys
 import tempfile
 import time
-from itertools import islice
 from pathlib import Path
 
 import twinlab as tl

@@ -119,7 +119,7 @@ def matmul_peak(device: torch.device) -> float:
 
 def run_setting(stores, model_name, args, compile_, preload, out: Path, step: str = "eager", extra=()) -> dict:
     preset, overrides = MODELS[model_name]
-    sets = [*extra, f"step={step}", f"epochs=1", f"iterations={args.warmup + args.steps}", f"batch_size={args.batch}",
+    sets = [*extra, f"step={step}", "epochs=1", f"iterations={args.warmup + args.steps}", f"batch_size={args.batch}",
             f"clip_frames={args.clip}", "burn_in=10", f"log_every={args.warmup}", "validate_every=0",
             "checkpoint_every=0", f"compile={compile_}", f"preload={preload}", f"amp={'auto' if not args.fp32 else 'off'}",
             f"device={args.device}", f"workers={args.workers}", "schedule.warmup=0.1", f"seed={args.seed}"]

@@ -110,7 +110,7 @@ def main() -> None:
         for cl in () if args.kernels_only else (False, True):
             t0 = time.perf_counter()
             step, twin = build(stores, name, batch, cl, True, True)
-            ms = timed(lambda: step(5), 10)
+            ms = timed(lambda s=step: s(5), 10)
             log(f"[{name}] graph step, channels_last_3d={cl}: {ms:.1f} ms/step = {2 * batch / ms * 1000:.1f} clips/s "
                 f"({step.mode}; built in {time.perf_counter() - t0:.1f} s)")
             del step, twin
