@@ -5,12 +5,14 @@ A whole in-silico experiment on a laptop CPU, in a few minutes:
 1. ``stimuli/``: the stimulus gallery (first trial of every preset, PNG + GIF);
 2. ``data/``: a virtual mouse (known tuning) recorded watching natural movies, plus the
    test block of the paper's six domains (the twinlab session format);
-3. ``twin/``: a small twin of that mouse trained on the CPU (checkpoint, log, and its
-   accuracy per stimulus domain on the held-out test trials);
+3. ``twin/``: a twin of that mouse (checkpoint, log, and its accuracy per stimulus domain
+   on the held-out test trials): the shipped twin's core (``models/twin.safetensors``),
+   frozen and transferred to the mouse within ``transfer_minutes`` where it ships, else a
+   small twin trained from scratch on the CPU;
 4. ``scans/``: directional pink noise and flashing dots shown to the mouse ("in vivo",
    noisy repeats) and to the twin ("in silico", expected responses); tuning of each;
 5. ``report/``: the neuron-by-neuron comparison (tables and the Fig. 4 panels), and the
-   twin's recovery of the mouse's ground truth;
+   twin's recovery of the mouse's ground truth, each error beside its chance level;
 6. ``README.md``: an index of what was written, with the headline numbers.
 
 Sizes are small (36 x 64 frames, ~100 neurons, minutes of data) so that it runs anywhere;
@@ -43,6 +45,11 @@ class DemoConfig:
     # AdamW learns faster than the paper's SGD in the few hundred steps a laptop affords
     train_overrides: tuple[str, ...] = ("optimizer=adamw", "lr=0.003", "clip_mode=norm", "clip_value=1.0",
                                         "epochs=8", "iterations=50")
+    # with the shipped twin: its frozen core transferred to the demo mouse in this much wall-clock time
+    transfer_overrides: tuple[str, ...] = ("optimizer=adamw", "lr=0.003", "clip_mode=norm", "clip_value=1.0",
+                                           "epochs=8", "iterations=50")
+    transfer_minutes: float = 2.0
+    use_shipped: bool = True
     scan_repeats: int = 2
     gallery: bool = True
 
@@ -75,7 +82,7 @@ def run_demo(out: str | os.PathLike = "demo", config: DemoConfig = DemoConfig())
     from .scan import ScanConfig, scan
     from .sim import VirtualMouse, record_session, resolve_cohort
     from .storage import write_dataset
-    from .train import resolve_train_config, train_individual
+    from .train import finetune, resolve_train_config, train_individual
 
     out = check_new_folder(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,9 +98,16 @@ def run_demo(out: str | os.PathLike = "demo", config: DemoConfig = DemoConfig())
     session = dataclasses.replace(resolve_cohort("new_mice").session_config(), minutes=config.minutes)
     store = record_session(mouse, session, out / "data" / "mouse.zarr", session_id="demo", seed=config.seed)
 
-    _say("training a small twin of it on the CPU")
-    train_cfg = resolve_train_config(config.train_preset, list(config.train_overrides))
-    result = train_individual(store, out / "twin", train_cfg)
+    shipped = _shipped_core() if config.use_shipped else None
+    if shipped is not None:
+        _say(f"transferring the shipped twin's core ({shipped}) to it, {config.transfer_minutes:g} min on the CPU")
+        train_cfg = resolve_train_config(config.train_preset, [*config.transfer_overrides,
+                                                                f"budget_minutes={config.transfer_minutes}"])
+        result = finetune(shipped, store, out / "twin", train_cfg)
+    else:
+        _say("training a small twin of it on the CPU")
+        train_cfg = resolve_train_config(config.train_preset, list(config.train_overrides))
+        result = train_individual(store, out / "twin", train_cfg)
     ckpt = Path(result.out) / "model.safetensors"
 
     from .responders import load_responder
@@ -125,29 +139,58 @@ def run_demo(out: str | os.PathLike = "demo", config: DemoConfig = DemoConfig())
 
     accuracy = _accuracy(out / "twin")
     minutes = (time.perf_counter() - t0) / 60
-    _write_index(out, config, truth, accuracy, minutes)
+    kind = "the shipped core, transferred" if shipped is not None else "trained from scratch on the CPU"
+    _write_index(out, config, truth, accuracy, minutes, kind)
     _say(f"done in {minutes:.1f} min; open {out / 'README.md'}")
     return out
 
 
+def _shipped_core():
+    """The shipped twin's checkpoint where it ships (with its card), else None."""
+    from .errors import InputError
+    from .responders import shipped_twin
+
+    try:
+        return shipped_twin()
+    except InputError as e:
+        _say(f"{e}; training from scratch instead")
+        return None
+
+
+# median |error| of a guess uniform on the circle: 45 deg for orientation (mod 180), 90 for direction
+CHANCE_DEG = {"orientation": 45.0, "direction": 90.0}
+
+
 def _truth_recovery(neurons, vivo, silico) -> dict:
-    """Median errors of preferred orientation and RF location against the planted truth."""
+    """Median errors of preferred orientation, direction and RF location against the planted
+    truth, each with its chance level (RF location: the median error of the fitted centres
+    given to the wrong neurons, a random permutation with a fixed seed)."""
     from .tuning import angular_difference
 
     truth_ori = neurons["true_pref_orientation_deg"].to_numpy(dtype=float)
+    truth_dir = neurons["true_pref_direction_deg"].to_numpy(dtype=float)
     truth_x = neurons["true_rf_monitor_x_deg"].to_numpy(dtype=float)
     truth_y = neurons["true_rf_monitor_y_deg"].to_numpy(dtype=float)
     out = {}
     for side, t in (("in_vivo", vivo), ("in_silico", silico)):
         sel = (t.osi.values > 0.3) & np.isfinite(truth_ori)
         d = np.abs(angular_difference(t.pref_orientation_deg.values, truth_ori, 180))[sel]
+        sel_dir = (t.dsi.values > 0.3) & np.isfinite(truth_dir)
+        d_dir = np.abs(angular_difference(t.pref_direction_deg.values, truth_dir, 360))[sel_dir]
         loc = np.hypot(t.rf_x_deg.values - truth_x, t.rf_y_deg.values - truth_y)
         good = np.isfinite(loc) & (t.rf_r2.values > 0.5)
+        shuffled = np.random.default_rng(0).permutation(np.flatnonzero(good))
+        wrong = np.hypot(t.rf_x_deg.values[shuffled] - truth_x[good], t.rf_y_deg.values[shuffled] - truth_y[good])
         out[side] = {
             "neurons_osi_gt_0.3": int(sel.sum()),
             "median_orientation_error_deg": float(np.nanmedian(d)) if sel.any() else None,
+            "chance_orientation_error_deg": CHANCE_DEG["orientation"],
+            "neurons_dsi_gt_0.3": int(sel_dir.sum()),
+            "median_direction_error_deg": float(np.nanmedian(d_dir)) if sel_dir.any() else None,
+            "chance_direction_error_deg": CHANCE_DEG["direction"],
             "neurons_rf_r2_gt_0.5": int(good.sum()),
             "median_rf_location_error_deg": float(np.median(loc[good])) if good.any() else None,
+            "chance_rf_location_error_deg": float(np.median(wrong)) if good.sum() > 1 else None,
         }
     return out
 
@@ -165,25 +208,34 @@ def _accuracy(run: Path) -> dict:
 _TRUTH_LABELS = {  # ground_truth.json keys -> what a reader wants to see
     "neurons_osi_gt_0.3": ("neurons with OSI > 0.3", "{}"),
     "median_orientation_error_deg": ("median orientation error", "{:.1f}°"),
+    "chance_orientation_error_deg": ("(chance)", "{:.0f}°"),
+    "neurons_dsi_gt_0.3": ("neurons with DSI > 0.3", "{}"),
+    "median_direction_error_deg": ("median direction error", "{:.1f}°"),
+    "chance_direction_error_deg": ("(chance)", "{:.0f}°"),
     "neurons_rf_r2_gt_0.5": ("neurons with an RF fit R² > 0.5", "{}"),
     "median_rf_location_error_deg": ("median RF centre error", "{:.1f}°"),
+    "chance_rf_location_error_deg": ("(chance)", "{:.1f}°"),
 }
 
 
-def _write_index(out: Path, config: DemoConfig, truth: dict, accuracy, minutes: float) -> None:
+def _write_index(out: Path, config: DemoConfig, truth: dict, accuracy, minutes: float,
+                 twin_kind: str = "trained from scratch on the CPU") -> None:
     settings = ", ".join(f"{k} = {v}" for k, v in dataclasses.asdict(config).items() if not isinstance(v, tuple))
     lines = ["# twinlab demo", "", f"Finished in {minutes:.1f} min ({settings}).", "",
              "| folder | what |", "| --- | --- |",
              "| `stimuli/` | first trial of every stimulus preset (PNG contact sheets, GIF animations) |",
              "| `data/mouse.zarr` | the virtual mouse's recording (twinlab session format) |",
-             "| `twin/` | the twin trained on it: checkpoint, training log, test accuracy per domain |",
+             f"| `twin/` | the twin of it ({twin_kind}): checkpoint, training log, test accuracy per domain |",
              "| `scans/` | tuning of both sides from pink noise and flashing dots |",
              "| `report/` | in vivo vs in silico: `summary.md`, `agreement.png`, tables; `ground_truth.json` |",
              "", "## Recovery of the planted tuning (against the virtual mouse's true tuning)", "",
+             "Each error stands beside its chance level, in brackets: a guess uniform on the circle "
+             "(orientation 45°, direction 90°), or the RF centres given to the wrong neurons.", "",
              "| side | " + " | ".join(label for label, _ in _TRUTH_LABELS.values()) + " |",
              "| --- |" + " ---: |" * len(_TRUTH_LABELS)]
     for side, v in truth.items():
         cells = [("—" if v.get(k) is None else fmt.format(v[k])) for k, (_, fmt) in _TRUTH_LABELS.items()]
+        cells = [f"({c})" if k.startswith("chance_") and c != "—" else c for k, c in zip(_TRUTH_LABELS, cells)]
         lines.append(f"| {side.replace('_', ' ')} | " + " | ".join(cells) + " |")
     if accuracy:
         lines += ["", "## Twin accuracy on held-out test trials (medians over neurons)", "",

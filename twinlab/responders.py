@@ -6,18 +6,54 @@
   neurons match the session's, and a twin trained on that session can be compared neuron by
   neuron);
 * ``CKPT.safetensors`` — a trained twin; ``mouse`` picks its session (needed when it holds
-  several).
+  several);
+* nothing (``None``) — the shipped twin, ``models/twin.safetensors`` with its model card
+  ``models/twin.json`` beside it (:func:`shipped_twin`); the card's ``"mouse"`` names the
+  session used when ``mouse`` is not given and the checkpoint holds several.
 
 Every responder has ``neurons``, ``frame_rate_hz``, ``screen`` and ``rates(...)``.
 """
 
 from __future__ import annotations
 
+import json
+from importlib import resources
 from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["load_responder"]
+__all__ = ["load_responder", "shipped_twin", "shipped_card", "SHIPPED_TWIN"]
+
+# the shipped twin (package data; ``models/`` in a checkout points here). Read at call time,
+# so tests can point it elsewhere.
+SHIPPED_TWIN = Path(str(resources.files("twinlab").joinpath("presets", "models", "twin.safetensors")))
+
+
+def shipped_twin() -> Path:
+    """The shipped checkpoint, checked to exist together with its model card (``.json`` beside it).
+
+    Raises a one-line :class:`InputError` naming the missing file otherwise.
+    """
+    ckpt = SHIPPED_TWIN
+    for path in (ckpt, ckpt.with_suffix(".json")):
+        if not path.is_file():
+            raise InputError(f"no --model given and the shipped twin is incomplete: {path} is missing "
+                             "(give --model CKPT.safetensors, or sim:... for a virtual mouse)")
+    return ckpt
+
+
+def shipped_card() -> dict:
+    """The shipped twin's model card (JSON), after :func:`shipped_twin`'s checks."""
+    path = shipped_twin().with_suffix(".json")
+    try:
+        card = json.loads(path.read_text())
+    except ValueError as e:
+        raise InputError(f"{path} is not JSON ({e})") from None
+    if not isinstance(card, dict):
+        raise InputError(f"{path} must hold a JSON object, got {type(card).__name__}")
+    if not isinstance(card.get("mouse", ""), str):
+        raise InputError(f"{path}: 'mouse' must name a session of the checkpoint, got {card['mouse']!r}")
+    return card
 
 
 def _parse_kv(text: str) -> dict[str, str]:
@@ -30,8 +66,12 @@ def _parse_kv(text: str) -> dict[str, str]:
     return out
 
 
-def load_responder(model: str, mouse: str | None = None):
-    """Resolve a ``--model`` value (see the module docstring) to a responder."""
+def load_responder(model: str | None, mouse: str | None = None):
+    """Resolve a ``--model`` value (see the module docstring; ``None``: the shipped twin) to a responder."""
+    if model is None:
+        model = str(shipped_twin())
+        if mouse is None:
+            mouse = shipped_card().get("mouse")
     if model.startswith("sim:"):
         rest = model[4:]
         from .sim import VirtualMouse

@@ -179,7 +179,7 @@ def test_cover_crop_keeps_a_circle_round(tmp_path, kind):
 def test_pan_moves_the_picture_at_the_planned_velocity(texture):
     spec = movie(
         texture, height_px=72, width_px=128, clip_duration_s=1.0, photo_duration_s=1.0,
-        pan_speed_dps=30.0, saccade_rate_hz=0.0, zoom_max=1.0,
+        pan_speed_min_dps=30.0, pan_speed_max_dps=30.0, saccade_rate_hz=0.0, zoom_max=1.0,
     )  # fmt: skip
     ds = t.generate(spec)
     f, dpp = ds.frames.values, ds.attrs["deg_per_px"]
@@ -197,7 +197,7 @@ def test_pan_moves_the_picture_at_the_planned_velocity(texture):
 def test_saccades_are_jumps_at_the_flagged_frames(texture):
     spec = movie(
         texture, height_px=72, width_px=128, clip_duration_s=1.0, photo_duration_s=1.0, seed=3,
-        pan_speed_dps=0.0, saccade_rate_hz=6.0, saccade_min_deg=10.0, saccade_max_deg=20.0, zoom_max=1.0,
+        pan_speed_min_dps=0.0, pan_speed_max_dps=0.0, saccade_rate_hz=6.0, saccade_min_deg=10.0, saccade_max_deg=20.0, zoom_max=1.0,
     )  # fmt: skip
     ds = t.generate(spec)
     f, dpp = ds.frames.values, ds.attrs["deg_per_px"]
@@ -230,7 +230,7 @@ def magnification(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_zoom_magnifies_the_picture_as_planned(texture):
     spec = movie(texture, height_px=72, width_px=128, clip_duration_s=0.5, photo_duration_s=0.5, seed=1,
-                 pan_speed_dps=0.0, saccade_rate_hz=0.0, zoom_max=4.0, zoom_octaves_per_s=1.0)
+                 pan_speed_min_dps=0.0, pan_speed_max_dps=0.0, saccade_rate_hz=0.0, zoom_max=4.0, zoom_octaves_per_s=1.0)
     ds = t.generate(spec)
     f, zoom = ds.frames.values, ds.zoom.values
     planned = zoom[-1] / zoom[0]
@@ -249,10 +249,54 @@ def test_camera_stays_inside_and_zoom_in_range():
     assert np.all(np.abs(np.diff(ds.frames.values[:, :, :2], axis=2)).max(axis=(1, 2)) > 0)
 
 
+def test_drift_speed_is_log_uniform_per_fixation_in_every_direction():
+    from twinlab.stimuli.natural import camera_path
+
+    spec = NaturalMoviesSpec(source="photos", pan_speed_min_dps=4.0, pan_speed_max_dps=128.0, saccade_rate_hz=2.0,
+                             zoom_max=1.0)
+    path = camera_path(spec, seed=5, n=30 * 600, deg_per_px=1.0, bounds_px=(1e9, 1e9))  # no edge in reach
+    fix = np.cumsum(path["saccade"])
+    starts = np.flatnonzero(np.r_[True, np.diff(fix) > 0])
+    speeds = path["pan_speed_dps"][starts]
+    assert len(speeds) > 1000
+    for k in np.unique(fix)[:50]:  # one speed per fixation
+        assert np.ptp(path["pan_speed_dps"][fix == k]) == 0
+    # log-uniform: uniform in log2 over the 5 octaves (KS distance of 1000+ draws)
+    u = np.sort(np.log2(speeds / 4.0) / 5.0)
+    assert 0 <= u[0] and u[-1] <= 1
+    assert np.max(np.abs(u - (np.arange(1, len(u) + 1) - 0.5) / len(u))) < 0.05
+    # the camera's measured velocity on drift frames: that speed, directions all round the circle
+    v = np.stack([np.diff(path["x_px"]), np.diff(path["y_px"])], 1) * 30.0
+    drift = ~path["saccade"][1:]
+    np.testing.assert_allclose(np.hypot(*v[drift].T), path["pan_speed_dps"][1:][drift], rtol=1e-4)
+    heading = np.arctan2(v[drift][:, 1], v[drift][:, 0])
+    counts = np.histogram(heading, bins=8, range=(-np.pi, np.pi))[0]
+    assert counts.min() > 0.6 * counts.mean()
+
+
+def test_equal_speed_bounds_give_the_old_fixed_pan():
+    from twinlab.stimuli.natural import camera_path
+
+    fixed = NaturalMoviesSpec(source="photos", pan_speed_min_dps=8.0, pan_speed_max_dps=8.0)
+    path = camera_path(fixed, seed=2, n=900, deg_per_px=2.0, bounds_px=(1e9, 1e9))
+    assert np.all(path["pan_speed_dps"] == 8.0)
+    ranged = camera_path(NaturalMoviesSpec(source="photos"), seed=2, n=900, deg_per_px=2.0, bounds_px=(1e9, 1e9))
+    # the speeds are drawn after everything else: saccades and zoom are those of the fixed pan
+    np.testing.assert_array_equal(ranged["saccade"], path["saccade"])
+    np.testing.assert_array_equal(ranged["zoom"], path["zoom"])
+    assert np.ptp(ranged["pan_speed_dps"]) > 10
+
+
+@pytest.mark.parametrize("lo, hi", [(-1.0, 8.0), (16.0, 8.0), (0.0, 8.0)])
+def test_bad_speed_ranges_are_refused(lo, hi):
+    with pytest.raises(InputError, match="pan_speed_m"):
+        NaturalMoviesSpec(source="photos", pan_speed_min_dps=lo, pan_speed_max_dps=hi)
+
+
 def test_pieces_of_one_showing_continue_one_path(texture):
     # a 1.5-s showing cut by 1-s trials: trial 1 continues trial 0's camera without a jump
     spec = movie(texture, height_px=36, width_px=64, n_trials=2, clip_duration_s=1.0, photo_duration_s=1.5,
-                 pan_speed_dps=20.0, saccade_rate_hz=0.0, zoom_max=1.0)
+                 pan_speed_min_dps=20.0, pan_speed_max_dps=20.0, saccade_rate_hz=0.0, zoom_max=1.0)
     ds = t.generate(spec)
     x = ds.camera_x_deg.values[:45]
     step = np.abs(np.diff(x))

@@ -15,7 +15,9 @@ from . import friendly, main
               help="Stimulus preset, .toml spec, a stimulus store (.zarr/.nc), or a session store: its grating "
                    "and dot trials, exactly as the mouse saw them.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a stimulus spec field.")
-@click.option("--model", required=True, help="Twin checkpoint, or sim:seed=N,n_neurons=K / sim:SESSION for a virtual mouse.")
+@click.option("--model", default=None,
+              help="Twin checkpoint, or sim:seed=N,n_neurons=K / sim:SESSION for a virtual mouse "
+                   "[default: the shipped twin, models/twin.safetensors].")
 @click.option("--mouse", default=None, help="Which mouse (session) of a multi-mouse checkpoint.")
 @click.option("--neurons", default=None, help="0:100, 3,7,9, area=V1, unit_id=5,6 ... (default all).")
 @click.option("--repeats", default=1, show_default=True, type=int)

@@ -22,7 +22,8 @@ piece). Conditions: ``clip_name``, ``clip_id``, ``clip_kind`` ("video" / "still"
 ``clip_start_frame`` (output frame of the showing where the piece starts), ``clip_frames``
 (output frames of the whole showing), ``path_seed``, and per frame ``source_frame`` (the
 clip's frame on screen, -1 for stills), ``camera_x_deg`` / ``camera_y_deg`` / ``zoom``
-(NaN for clips) and ``saccade`` (True on the first frame after a jump).
+and ``pan_speed_dps`` (the drift speed of the fixation the frame belongs to; NaN for clips)
+and ``saccade`` (True on the first frame after a jump).
 
 Clips are resampled in time by sample and hold: output frame ``k`` shows the clip frame on
 screen at ``k / frame_rate`` (a 15 fps clip at 30 Hz shows each frame twice; variable-rate
@@ -34,8 +35,14 @@ scaled to ``scene_scale`` times the size that would just cover the screen, so th
 monitor and degrees are converted at the monitor centre (``deg_per_px`` of the grid), so the
 same spec moves the camera the same way at any render size. The camera:
 
-* drifts at ``pan_speed_dps`` (speed of the picture across the screen) in a direction drawn
-  anew at every saccade, reflecting off the picture's edges;
+* drifts between saccades with a constant velocity drawn anew at every saccade: a direction
+  uniform on the circle and a speed of the picture across the screen log-uniform in
+  ``pan_speed_min_dps``..``pan_speed_max_dps`` (equal bounds: one fixed speed), reflecting
+  off the picture's edges. The wide default range (4-128 deg/s) is there for
+  direction-selective cells: they respond to motion near their preferred speed, TF / SF,
+  which in the virtual mouse is ~20-200 deg/s (median ~70); a single slow pan (the old
+  fixed 8 deg/s) drives them hardly at all, and a twin trained on it learns no direction
+  selectivity (``docs/direction_selectivity.md``);
 * zooms (magnification in ``[1, zoom_max]``) at ``zoom_octaves_per_s``, in or out (drawn
   at every saccade), reflecting at the limits;
 * jumps at Poisson times (``saccade_rate_hz``) by ``saccade_min_deg``..``saccade_max_deg``
@@ -125,8 +132,9 @@ class NaturalMoviesSpec(StimulusSpec):
         How long the camera roams over one still (s).
     scene_scale : float
         The still is this many times the size that would just cover the screen (>= 1).
-    pan_speed_dps : float
-        Drift speed of the picture on the screen (deg/s; 0 = no drift).
+    pan_speed_min_dps, pan_speed_max_dps : float
+        Range of drift speeds of the picture on the screen (deg/s), log-uniform, one speed per
+        fixation; equal bounds give one fixed speed (0 and 0: no drift).
     zoom_max : float
         Largest magnification (>= 1; 1 = no zoom).
     zoom_octaves_per_s : float
@@ -147,7 +155,8 @@ class NaturalMoviesSpec(StimulusSpec):
     shuffle: bool = True
     photo_duration_s: float = 10.0
     scene_scale: float = 2.0
-    pan_speed_dps: float = 8.0
+    pan_speed_min_dps: float = 4.0
+    pan_speed_max_dps: float = 128.0
     zoom_max: float = 1.5
     zoom_octaves_per_s: float = 0.1
     saccade_rate_hz: float = 0.5
@@ -161,7 +170,11 @@ class NaturalMoviesSpec(StimulusSpec):
         require(self.clip_duration_s > 0, f"{f}: clip_duration_s must be positive, got {self.clip_duration_s}")
         require(self.photo_duration_s > 0, f"{f}: photo_duration_s must be positive, got {self.photo_duration_s}")
         require(self.scene_scale >= 1, f"{f}: scene_scale must be at least 1, got {self.scene_scale}")
-        require(self.pan_speed_dps >= 0, f"{f}: pan_speed_dps must be non-negative, got {self.pan_speed_dps}")
+        lo, hi = self.pan_speed_min_dps, self.pan_speed_max_dps
+        require(lo >= 0, f"{f}: pan_speed_min_dps must be non-negative, got {lo}")
+        require(hi >= lo, f"{f}: pan_speed_max_dps must be at least pan_speed_min_dps, got {hi}")
+        require(lo > 0 or hi == 0,
+                f"{f}: pan_speed_min_dps must be positive for a log-uniform range (or both bounds 0), got {lo}")
         require(self.zoom_max >= 1, f"{f}: zoom_max must be at least 1, got {self.zoom_max}")
         require(
             self.zoom_octaves_per_s >= 0, f"{f}: zoom_octaves_per_s must be non-negative, got {self.zoom_octaves_per_s}"
@@ -273,7 +286,8 @@ def camera_path(
     spec: NaturalMoviesSpec, seed: int, n: int, deg_per_px: float, bounds_px: tuple[float, float]
 ) -> dict[str, np.ndarray]:
     """The camera over a still for ``n`` frames: ``x_px``, ``y_px`` (view centre from the
-    picture centre, screen pixels at zoom 1, y up), ``zoom`` and ``saccade``, each ``[n]``.
+    picture centre, screen pixels at zoom 1, y up), ``zoom``, ``saccade`` and ``pan_speed_dps``
+    (the screen speed of the frame's fixation), each ``[n]``.
 
     ``bounds_px`` = the largest ``|x|``, ``|y|`` that keep the view inside the picture at
     zoom 1 (and so at every zoom >= 1). Drift and zoom are integrated frame by frame, then
@@ -294,13 +308,23 @@ def camera_path(
     top = np.log2(spec.zoom_max)
     log_zoom = _fold(rng.uniform(0, top) + _steps(zoom_sign[fixation] * spec.zoom_octaves_per_s / fps), 0.0, top)
     zoom = 2.0**log_zoom
-    # screen-speed drift: the scene moves by speed / zoom (scene px at zoom 1)
-    speed = np.where(saccade, jump_deg, spec.pan_speed_dps / fps) / deg_per_px / zoom
-    angle = np.where(saccade, jump_dir, heading[fixation])
     bx, by = bounds_px
-    x = _fold(rng.uniform(-bx, bx) + _steps(speed * np.cos(angle)), -bx, bx)
-    y = _fold(rng.uniform(-by, by) + _steps(speed * np.sin(angle)), -by, by)
-    return {"x_px": x, "y_px": y, "zoom": zoom, "saccade": saccade}
+    x0, y0 = rng.uniform(-bx, bx), rng.uniform(-by, by)
+    # drawn last, so that equal bounds leave every other draw as it was with one fixed speed
+    pan_dps = _log_uniform(rng, spec.pan_speed_min_dps, spec.pan_speed_max_dps, n_fix)[fixation]
+    # screen-speed drift: the scene moves by speed / zoom (scene px at zoom 1)
+    speed = np.where(saccade, jump_deg, pan_dps / fps) / deg_per_px / zoom
+    angle = np.where(saccade, jump_dir, heading[fixation])
+    x = _fold(x0 + _steps(speed * np.cos(angle)), -bx, bx)
+    y = _fold(y0 + _steps(speed * np.sin(angle)), -by, by)
+    return {"x_px": x, "y_px": y, "zoom": zoom, "saccade": saccade, "pan_speed_dps": pan_dps}
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
+    """``n`` draws log-uniform in ``[lo, hi]`` (``lo`` itself where the bounds are equal)."""
+    if hi <= lo:
+        return np.full(n, float(lo))
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
 
 
 def _steps(step: np.ndarray) -> np.ndarray:
@@ -338,6 +362,7 @@ def _render_still(spec: NaturalMoviesSpec, row, canvas: Canvas, item: media.Item
         "camera_x_deg": x * dpp,
         "camera_y_deg": y * dpp,
         "zoom": zoom,
+        "pan_speed_dps": path["pan_speed_dps"][s],
         "saccade": path["saccade"][s],
     }
     return frames, extra
@@ -356,6 +381,7 @@ def _render_clip(spec: NaturalMoviesSpec, row, canvas: Canvas, item: media.Item)
         "camera_x_deg": nan,
         "camera_y_deg": nan,
         "zoom": nan,
+        "pan_speed_dps": nan,
         "saccade": np.zeros(n, dtype=bool),
     }
     return frames, extra
