@@ -51,7 +51,7 @@ from .modulation import Modulation
 from .perspective import Perspective, resize_to_retina, retina_extent_deg
 from .readout import GaussianReadout
 
-__all__ = ["SessionInfo", "Twin", "TwinResponder", "NEURON_COLUMNS"]
+__all__ = ["SessionInfo", "Twin", "TwinResponder", "NEURON_COLUMNS", "seed_for"]
 
 # the session format's neuron table, with the value a missing column takes
 NEURON_COLUMNS = {
@@ -161,7 +161,8 @@ def _table_from_json(cols: Mapping) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _seed_for(seed: int, key: str) -> int:
+def seed_for(seed: int, key: str) -> int:
+    """The seed of one session's (or part's) initial weights: the twin's seed and the part's name."""
     return (int(seed) * 1_000_003 + zlib.crc32(key.encode())) % (2**63)
 
 
@@ -204,8 +205,8 @@ class Twin(nn.Module):
             raise InputError(f"session {info.key!r} is already part of this twin")
         cfg = self.config
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed_for(self.seed, info.key))
-            gen = torch.Generator().manual_seed(_seed_for(self.seed + 1, info.key))
+            torch.manual_seed(seed_for(self.seed, info.key))
+            gen = torch.Generator().manual_seed(seed_for(self.seed + 1, info.key))
             parts = {"norms": InputNorm()}
             if cfg.use_perspective:
                 parts["perspectives"] = Perspective(cfg.perspective, info.screen, generator=gen)

@@ -45,7 +45,7 @@ from ..model import Twin, load_checkpoint
 from ..storage import atomic_output, write_dataset
 from .batches import fit_frames
 
-__all__ = ["SKIP_FRAMES", "session_key", "match_session", "predict_trials", "evaluate_session", "evaluate", "summarize",
+__all__ = ["SKIP_FRAMES", "session_key", "match_session", "predict_trials", "evaluate_session", "evaluate", "summarize", "domain_scores", "concat_scores",
            "write_evaluation", "evaluation_table"]
 
 SKIP_FRAMES = 10
@@ -142,7 +142,7 @@ def predict_trials(twin: Twin, session: str, ds: xr.Dataset, trials: Sequence[in
     return [out[int(j)] for j in trials]
 
 
-def _domain_scores(preds: list[np.ndarray], resp: list[np.ndarray], table: pd.DataFrame, skip: int) -> dict:
+def domain_scores(preds: list[np.ndarray], resp: list[np.ndarray], table: pd.DataFrame, skip: int) -> dict:
     """Scores of one domain's trials (``table`` rows aligned with ``preds`` / ``resp``)."""
     keep = [slice(min(skip, len(p) - 1), None) for p in preds]
     p_all = np.concatenate([p[k] for p, k in zip(preds, keep)])
@@ -203,7 +203,7 @@ def evaluate_session(twin: Twin, store: str | os.PathLike, *, session: str | Non
                                progress=progress)
         starts, lengths = rows["trial_start"].to_numpy(), rows["trial_frames"].to_numpy()
         resp = [_read(ds, "responses", a, t, str(store)) for a, t in zip(starts, lengths)]
-        results[domain] = _domain_scores(preds, resp, rows, skip)
+        results[domain] = domain_scores(preds, resp, rows, skip)
     ds.close()
     info = twin.sessions[key]
     names = ("correlation", "cc_abs", "cc_max", "cc_norm", "feve")
@@ -233,7 +233,7 @@ def evaluate(model: Twin | str | os.PathLike, stores: Sequence[str | os.PathLike
         raise InputError("evaluate: --mouse picks the session of one store; give one store with it")
     parts = [evaluate_session(model, s, session=session, tier=tier, skip=skip, device=device, batch_trials=batch_trials,
                               amp=amp, checkpoint=checkpoint, progress=progress) for s in stores]
-    result = parts[0] if len(parts) == 1 else _concat(parts)
+    result = parts[0] if len(parts) == 1 else concat_scores(parts)
     result.attrs.update({
         "tier": tier, "skip_frames": int(skip), "checkpoint": str(checkpoint or ""),
         "stores": json.dumps([str(Path(s)) for s in stores]),
@@ -245,7 +245,8 @@ def evaluate(model: Twin | str | os.PathLike, stores: Sequence[str | os.PathLike
     return result
 
 
-def _concat(parts: list[xr.Dataset]) -> xr.Dataset:
+def concat_scores(parts: list[xr.Dataset]) -> xr.Dataset:
+    """Score Datasets of several sessions along one ``neuron`` dim (domains united; counts per domain merged)."""
     domains = list(dict.fromkeys(d for p in parts for d in p["domain"].values.tolist()))
     counts = {k: [] for k in ("n_stimuli", "n_repeats", "n_frames")}
     for d in domains:
