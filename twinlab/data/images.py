@@ -36,7 +36,7 @@ import xarray as xr
 from ..errors import InputError
 from ..geometry import Screen
 from .splits import split_tiers
-from .session import concat_trials, session_dataset, write_session
+from .writer import concat_trials, session_dataset, write_session
 
 __all__ = ["read_images", "iter_images", "import_images", "load_images", "rgb_to_luminance", "LUMA"]
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from ..data import ClipDataset, open_session
 from ..data.reading import read_frames
-from ..data.session import FRAME_VARS
+from ..data.schema import FRAME_VARS
 from ..errors import InputError
 
 __all__ = ["BatchPlan", "StepSampler", "PreloadedClips", "LoaderSource", "DeviceSource", "select_minutes",
