@@ -25,7 +25,6 @@ image. Behaviour is not recorded (``absent_behavior``). ``response_lag_s`` and
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -87,13 +86,8 @@ def load_images(source: str | os.PathLike) -> np.ndarray:
 def _screen(width_deg: float, height_deg: float, distance_cm: float, frame_rate_hz: float, shape) -> Screen:
     """The flat monitor on which images spanning ``width_deg`` x ``height_deg`` (full angles,
     centred on the eye's perpendicular) are ``shape`` pixels."""
-    for name, v in (("width_deg", width_deg), ("height_deg", height_deg)):
-        if not 0 < v < 180:
-            raise InputError(f"{name} must be in (0, 180) degrees, got {v}")
-    w_cm = 2 * distance_cm * math.tan(math.radians(width_deg) / 2)
-    h_cm = 2 * distance_cm * math.tan(math.radians(height_deg) / 2)
-    return Screen(width_cm=w_cm, height_cm=h_cm, distance_cm=distance_cm, width_px=int(shape[1]),
-                  height_px=int(shape[0]), frame_rate_hz=frame_rate_hz)
+    return Screen.spanning(width_deg, height_deg, distance_cm, width_px=int(shape[1]), height_px=int(shape[0]),
+                           frame_rate_hz=frame_rate_hz)
 
 
 def _resize(images: np.ndarray, shape) -> np.ndarray:
