@@ -364,8 +364,8 @@ def _neuron_table(part: xr.Dataset, n: int, where: str) -> xr.Dataset:
         if name not in cols:
             cols[name] = ("neuron", plain_values(np.full(n, default, dtype=object if isinstance(default, str) else np.float64)))
     out = xr.Dataset(coords=cols)
-    if "neuron" in part.coords:
-        out = out.assign_coords(neuron=part["neuron"].values)
+    # the neuron dim is indexed by unit_id (ds.sel(neuron=unit)), unless the producer gave its own index
+    out = out.assign_coords(neuron=part["neuron"].values if "neuron" in part.coords else unit)
     return label(out)
 
 

@@ -76,7 +76,11 @@ def open_session(path: str | os.PathLike, *, check: bool = True) -> xr.Dataset:
                 values = as_str(values)
             elif values.dtype.kind == "i":
                 values = values.astype(np.int64)  # netCDF-3 stores 32-bit integers
-            tables[name] = (var.dims, values)
+            tables[name] = (var.dims, values, dict(var.attrs))
+    if "neuron" not in ds.coords and "unit_id" in tables:  # a store written before neurons were indexed
+        unit = tables["unit_id"][1]
+        if len(np.unique(unit)) == len(unit):
+            tables["neuron"] = ("neuron", unit, {"units": "1", "long_name": "neuron (indexed by unit_id)"})
     if not path.is_dir():
         for name, var in ds.variables.items():
             if var.dtype == np.int32 and name not in tables:
