@@ -19,7 +19,9 @@ are left out and counted in the provenance. Tiers are drawn per image (all repea
 image share one tier, so the test tier has repeats for CC_norm) by
 :func:`twinlab.data.splits.split_tiers` with ``split_seed``, unless ``tiers`` gives one per
 image. Behaviour is not recorded (``absent_behavior``). ``response_lag_s`` and
-``response_window_s`` record where after onset the data set measured each response.
+``response_window_s`` record where after onset the data set measured each response;
+:func:`response_frames` turns them into the frames of a trial that training scores and
+evaluation averages (:mod:`twinlab.train.objective`, :mod:`twinlab.train.evaluate`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..geometry import Screen
 from .splits import split_tiers
 from .writer import concat_trials, session_dataset, write_session
 
-__all__ = ["read_images", "iter_images", "import_images", "load_images", "rgb_to_luminance", "LUMA"]
+__all__ = ["read_images", "iter_images", "import_images", "load_images", "rgb_to_luminance", "response_frames", "LUMA"]
 
 LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB weights of R, G, B in luminance
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -61,6 +63,18 @@ def rgb_to_luminance(images: np.ndarray, where: str = "images") -> np.ndarray:
     if not np.isfinite(x).all():
         raise InputError(f"{where}: images contain NaN or inf")
     return x.astype(np.float32)
+
+
+def response_frames(attrs: dict, trial_frames: int) -> slice | None:
+    """The frames ``[lag, lag + window)`` of a presentation trial where its one recorded
+    response applies (``response_lag_s``, ``response_window_s`` attributes at ``frame_rate_hz``;
+    at least one frame, within the trial), or None for a session recorded frame by frame."""
+    if "response_window_s" not in attrs:
+        return None
+    rate = float(attrs["frame_rate_hz"])
+    start = min(max(int(round(float(attrs.get("response_lag_s", 0.0)) * rate)), 0), int(trial_frames) - 1)
+    stop = min(max(start + int(round(float(attrs["response_window_s"]) * rate)), start + 1), int(trial_frames))
+    return slice(start, stop)
 
 
 def load_images(source: str | os.PathLike) -> np.ndarray:

@@ -109,7 +109,7 @@ def _run_claimed(spec: RunSpec, out: Path, objective: Prediction, *, resume: boo
     check_run_folder(out, resume)
     stores = discover_stores(spec.stores)
     infos = session_infos(stores)
-    objective.check(spec, len(stores))
+    objective.check(spec, stores)
 
     state = read_state(out / "state.safetensors") if resume else None
     _, world, local_rank = env_world()

@@ -174,6 +174,7 @@ class MultiTask(Prediction):
     validates = False  # the loop's validation pass scores prediction only
 
     def __init__(self, masking: MaskingConfig):
+        super().__init__()
         self.masking = masking
         self.has_behavior: dict[str, bool] = {}
 
@@ -187,7 +188,7 @@ class MultiTask(Prediction):
             raise InputError(f"{where}: missing field {e}") from None
         return cls(masking)
 
-    def check(self, spec: RunSpec, n_stores: int) -> None:
+    def check(self, spec: RunSpec, stores) -> None:
         config_from_dict(spec.model, where="model config")
 
     def build(self, spec: RunSpec, infos: list[SessionInfo], train) -> MultiTaskTwin:

@@ -4,7 +4,7 @@ The loop (:mod:`twinlab.train.loop`) owns everything a run shares: data order, o
 schedule, budget, checkpoints, resume, logging, evaluation. An objective owns what differs:
 
 * which ``modes`` it serves and what it checks in a :class:`~twinlab.train.prepare.RunSpec`
-  before anything is written (:meth:`Prediction.check`);
+  and its stores before anything is written (:meth:`Prediction.check`);
 * the twin: a fresh one with its sessions' statistics (:meth:`Prediction.build`), or the one a
   training state holds (:meth:`Prediction.restore`);
 * the loss of one micro-batch (:meth:`Prediction.loss`): frames ``[B, T, H, W]`` and a batch
@@ -13,7 +13,9 @@ schedule, budget, checkpoints, resume, logging, evaluation. An objective owns wh
 * what it adds to the training state, the model checkpoint's header and the summary.
 
 :class:`Prediction` is the twin's objective (the Poisson loss, or MSE, of predicted rates
-against the responses after ``burn_in``); :class:`twinlab.train.multitask.MultiTask` the
+against the responses after ``burn_in``; for a static-image session, one response per
+presentation, over the frames of its response window instead:
+:func:`twinlab.data.images.response_frames`); :class:`twinlab.train.multitask.MultiTask` the
 multi-task twin's (random input masking). Also here: :func:`session_infos` (the sessions of a
 run's stores), :func:`set_statistics` (a session's input normalisation and readout bias) and
 :func:`build_twin`.
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from ..data import open_session
+from ..data.images import response_frames
 from ..errors import InputError
 from ..model import SessionInfo, Twin, config_from_dict, load_weights, read_header
 from .evaluate import session_key
@@ -102,8 +105,28 @@ class Prediction:
     multi_process = True
     validates = True
 
-    def check(self, spec: RunSpec, n_stores: int) -> None:
-        """Refuse a spec this objective cannot run (before anything is written)."""
+    def __init__(self) -> None:
+        self.windows: dict[str, slice] = {}  # session key -> the scored frames of its clips
+
+    def check(self, spec: RunSpec, stores: Sequence[Path]) -> None:
+        """Refuse a spec this objective cannot run (before anything is written); note the
+        response windows of presentation sessions (their clips are whole trials, scored there)."""
+        n_stores = len(stores)
+        self.windows = {}
+        for p in stores:
+            ds = open_session(p)
+            shortest = int(np.asarray(ds["trial_frames"].values).min())
+            window = response_frames(ds.attrs, shortest)
+            key = session_key(ds.attrs)
+            ds.close()
+            if window is None:
+                continue
+            if shortest > spec.config.clip_frames:
+                raise InputError(f"{p}: its presentations of {shortest} frames hold one response each; set "
+                                 f"clip_frames >= {shortest} so a clip is a whole presentation (got {spec.config.clip_frames})")
+            self.windows[key] = window
+        if self.windows:
+            self.mixed_steps = False  # mixed steps score every clip after burn_in: not a window
         if spec.mode == "individual" and n_stores != 1:
             raise InputError(f"an individual twin is trained on one session: give exactly one store, got {n_stores}")
         if spec.mode == "transfer":
@@ -129,9 +152,13 @@ class Prediction:
 
     def loss(self, model: torch.nn.Module, twin: Twin, key: str, frames: torch.Tensor, batch: dict, *, seed: int,
              cfg, device: torch.device, amp: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """The micro-batch's loss over frames after ``burn_in`` (``model``: the twin, or its DDP wrapper)."""
+        """The micro-batch's loss over frames after ``burn_in``, or over its session's response
+        window (``model``: the twin, or its DDP wrapper)."""
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             rates = model(frames, batch["running_speed"], batch["pupil_diameter"], batch["pupil_center"], session=key)
+        window = self.windows.get(key)
+        if window is not None:
+            return compute_loss(cfg.loss, rates[:, window].float(), batch["responses"][:, window], 0), ()
         return compute_loss(cfg.loss, rates.float(), batch["responses"], cfg.burn_in), ()
 
     def state_extra(self, spec: RunSpec) -> dict:
