@@ -9,7 +9,6 @@ atomically and checksummed.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,13 +19,12 @@ import zarr
 from tqdm.auto import tqdm
 
 from ..errors import InputError
-from ..geometry import Screen
 from ..storage import atomic_output, check_writable, checksummed, consolidate, output_format, write_dataset
 from ..units import label
 from .appender import BackgroundWorker, ZarrAppender
 from .assemble import Assembler
 from .blocks import Block, TrialBlock
-from .schema import DERIVED_FRAME_COORDS, FRAME_VARS, eye_axis_values
+from .schema import DERIVED_FRAME_COORDS, FRAME_VARS, attrs_in, eye_axis_values, table_columns
 
 
 def session_dataset(
@@ -99,23 +97,6 @@ def session_dataset(
     )
     ds.attrs.update(attrs_in(attrs))
     return _canonical(ds) if canonical else ds
-
-
-def table_columns(table: Any) -> dict[str, Any]:
-    if table is None:
-        return {}
-    if hasattr(table, "to_dict") and hasattr(table, "columns"):
-        return {str(c): table[c].to_numpy() for c in table.columns}
-    return dict(table)
-
-
-def attrs_in(attrs: dict[str, Any]) -> dict[str, Any]:
-    out = dict(attrs)
-    if isinstance(out.get("screen"), Screen):
-        out["screen"] = json.dumps(out["screen"].to_dict())
-    if isinstance(out.get("provenance"), dict):
-        out["provenance"] = json.dumps(out["provenance"])
-    return out
 
 
 def _canonical(ds: xr.Dataset) -> xr.Dataset:
