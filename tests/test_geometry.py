@@ -87,3 +87,13 @@ def test_offset_eye_moves_the_perpendicular_foot():
 def test_bad_screen_is_refused(field):
     with pytest.raises(InputError, match=field):
         Screen(**{field: -1.0})
+
+
+def test_a_screen_spanning_given_angles_has_those_edges():
+    screen = Screen.spanning(90.0, 60.0, distance_cm=12.0, width_px=64, height_px=36)
+    edges = screen.extent_deg()  # AE degrees of the edges along the midlines
+    assert edges["left"] == pytest.approx(-45.0) and edges["right"] == pytest.approx(45.0)
+    assert edges["bottom"] == pytest.approx(-30.0) and edges["top"] == pytest.approx(30.0)
+    assert (screen.width_px, screen.height_px, screen.distance_cm) == (64, 36, 12.0)
+    with pytest.raises(InputError, match="width_deg must be in"):
+        Screen.spanning(180.0, 60.0, distance_cm=12.0, width_px=64, height_px=36)

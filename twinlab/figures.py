@@ -16,7 +16,7 @@ import xarray as xr
 from .errors import InputError
 from .storage import atomic_output, check_writable
 
-__all__ = ["contact_sheet", "animation", "describe_frame", "preview"]
+__all__ = ["contact_sheet", "animation", "describe_frame", "preview", "pyplot"]
 
 _BOOKKEEPING = {"frame", "time_s", "frame_in_trial", "y", "x"}
 _UNITS = {"_deg": "°", "_cpd": " c/°", "_hz": " Hz", "_dps": " °/s", "_s": " s", "_px": " px"}
@@ -140,7 +140,10 @@ def preview(stim: xr.Dataset, path: str | os.PathLike) -> Path:
 # -- in vivo vs in silico (the paper's Fig. 4) --------------------------------------------------
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files, no display).
+
+    Deferred: matplotlib takes about a second to import and only commands that draw need it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -186,7 +189,7 @@ def _stacked_kde(ax, table, diff, index, thresholds, xmax, unit):
 
 def agreement_figure(matched, thresholds_osi, thresholds_dsi, thresholds_ssi):
     """Fig. 4 panels: binned scatters of OSI/DSI/SSI and stacked densities of differences."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(13, 8))
     for ax, (idx, lim) in zip(axes[0], [("osi", (0, 1)), ("dsi", (0, 1)), ("ssi", None)]):
         if f"{idx}_vivo" not in matched or f"{idx}_silico" not in matched:
@@ -215,7 +218,7 @@ def agreement_figure(matched, thresholds_osi, thresholds_dsi, thresholds_ssi):
 
 def distribution_figure(in_vivo, in_silico, table):
     """Unmatched comparison: OSI and DSI histograms of both sides, medians marked."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, idx in zip(axes, ("osi", "dsi")):
         for ds, name, color in ((in_vivo, "in vivo", "0.4"), (in_silico, "in silico", "tab:red")):
@@ -239,7 +242,7 @@ def distribution_figure(in_vivo, in_silico, table):
 
 def save_figure(fig, path_without_suffix, suffixes=(".png", ".pdf")) -> list[Path]:
     """Write a figure in each format, then close it."""
-    plt = _plt()
+    plt = pyplot()
     out = []
     for s in suffixes:
         p = Path(str(path_without_suffix) + s)

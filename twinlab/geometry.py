@@ -26,6 +26,7 @@ clockwise from rightward, distances in cm, angles in degrees, frame rate in Hz.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,18 @@ class Screen:
         for name in ("width_px", "height_px"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"screen {name} must be at least 1, got {getattr(self, name)}")
+
+    @classmethod
+    def spanning(cls, width_deg: float, height_deg: float, distance_cm: float, width_px: int, height_px: int,
+                 frame_rate_hz: float = 30.0) -> "Screen":
+        """The centred flat monitor whose full width and height subtend ``width_deg`` x
+        ``height_deg`` (each in (0, 180)) at ``distance_cm``, with that resolution."""
+        for name, v in (("width_deg", width_deg), ("height_deg", height_deg)):
+            if not 0 < v < 180:
+                raise InputError(f"{name} must be in (0, 180) degrees, got {v}")
+        return cls(width_cm=2 * distance_cm * math.tan(math.radians(width_deg) / 2),
+                   height_cm=2 * distance_cm * math.tan(math.radians(height_deg) / 2), distance_cm=distance_cm,
+                   width_px=int(width_px), height_px=int(height_px), frame_rate_hz=frame_rate_hz)
 
     # -- cm <-> degrees --------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ KNOWN: dict[str, tuple[str, str]] = {
     "blank": ("1", "gray screen (no stimulus)"),
     "image_index": ("1", "index of the image shown (-1: gray)"),
     "unit_id": ("1", "unit id of the recording"),
+    "neuron": ("1", "neuron (indexed by unit_id)"),
     "repeat": ("1", "repeat number"),
     "direction_deg": ("degree", "drift direction (counter-clockwise from rightward)"),
     "orientation_deg": ("degree", "grating orientation (direction of its wave vector, mod 180)"),

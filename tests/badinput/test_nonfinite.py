@@ -14,7 +14,7 @@ import pytest
 import torch
 import zarr
 
-import twinlab.train.step as step  # where the training step computes its loss
+import twinlab.train.objective as objective  # where the eager training step computes its loss
 from badinput_helpers import TINY_TRAIN, assert_refused, train_args
 from twinlab.model import load_checkpoint
 from twinlab.train import resolve_train_config, resume_run, train_foundation
@@ -50,7 +50,7 @@ def test_infinite_frame_is_refused_by_evaluate(mouse, model, copy_of):
 
 def test_run_stops_at_the_first_nan_loss_keeps_the_last_good_checkpoint_and_resumes(mouse, trained, tmp_path,
                                                                                     monkeypatch):
-    real = step.compute_loss
+    real = objective.compute_loss
     calls = []
 
     def nan_at_third_step(*args, **kwargs):
@@ -58,7 +58,7 @@ def test_run_stops_at_the_first_nan_loss_keeps_the_last_good_checkpoint_and_resu
         loss = real(*args, **kwargs)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    monkeypatch.setattr(step, "compute_loss", nan_at_third_step)
+    monkeypatch.setattr(objective, "compute_loss", nan_at_third_step)
     cfg = resolve_train_config("small", TINY_TRAIN)
     out = tmp_path / "run"
     with pytest.raises(NonFiniteError) as err:
@@ -70,7 +70,7 @@ def test_run_stops_at_the_first_nan_loss_keeps_the_last_good_checkpoint_and_resu
     assert read_state(out / "state.safetensors").step == 2
     assert not (out / "model.safetensors").exists()
 
-    monkeypatch.setattr(step, "compute_loss", real)
+    monkeypatch.setattr(objective, "compute_loss", real)
     result = resume_run(out, progress=False, evaluate=False)
     assert result.steps == 4
     resumed = load_checkpoint(out / "model.safetensors").state_dict()

@@ -88,3 +88,59 @@ def test_short_trials_train_and_score_against_repeats(recording, tmp_path):
     # a burn-in longer than the trials is refused with one line
     with pytest.raises(Exception, match="as short as 15 frames"):
         ClipDataset(tmp_path / "s.zarr", clip_frames=30, tier="train", min_clip_frames=20)
+
+
+def test_a_lagged_response_is_trained_and_scored_in_its_window(recording, tmp_path, monkeypatch):
+    """Responses measured 0.2-0.4 s after onset: training scores frames 6..11 of each 15-frame
+    presentation and evaluation compares the window's mean prediction with the response, so a
+    prediction right there and wrong everywhere else is perfect."""
+    import importlib
+
+    import torch
+
+    ev = importlib.import_module("twinlab.train.evaluate")  # (twinlab.train.evaluate is also a function's name)
+    from twinlab.data.images import import_images, response_frames
+    from twinlab.model import SessionInfo, Twin, TwinConfig
+    from twinlab.train import resolve_train_config
+    from twinlab.train.objective import Prediction
+    from twinlab.train.prepare import RunSpec
+    from twinlab.train.step import compute_loss
+
+    root, _, _ = recording
+    store = import_images(root / "images.npy", root / "responses.npy", tmp_path / "s.zarr", width_deg=90,
+                          height_deg=60, image_s=0.5, response_lag_s=0.2, response_window_s=0.2, progress=False)
+    ds = open_session(store)
+    assert response_frames(ds.attrs, 15) == slice(6, 12)
+    cfg = resolve_train_config("small", ["burn_in=3"])
+    objective = Prediction()
+    objective.check(RunSpec("individual", [str(store)], cfg, {}), [store])
+    key = ev.session_key(ds.attrs)
+    assert objective.windows == {key: slice(6, 12)} and not objective.mixed_steps
+
+    gen = torch.Generator().manual_seed(0)
+    responses = torch.rand(2, 15, NEURONS, generator=gen) + 0.5
+    wrong = torch.rand(2, 15, NEURONS, generator=gen) * 20 + 0.1
+    rates = wrong.clone()
+    rates[:, 6:12] = responses[:, 6:12]
+    batch = {"responses": responses, "running_speed": None, "pupil_diameter": None, "pupil_center": None}
+    loss, _ = objective.loss(lambda *a, **k: rates, None, key, None, batch, seed=0, cfg=cfg,
+                             device=torch.device("cpu"), amp=False)
+    assert float(loss) == pytest.approx(float(compute_loss("poisson", rates[:, 6:12], responses[:, 6:12], 0)))
+    assert float(loss) < float(compute_loss("poisson", rates, responses, 3)) - 1.0
+
+    def window_only(twin, session, ds_, trials, *, scale=None, **_):
+        out = []
+        for j in trials:
+            a, t = int(ds_["trial_start"].values[j]), int(ds_["trial_frames"].values[j])
+            y = np.asarray(ds_["responses"].values[a:a + t], np.float32)
+            p = np.full_like(y, 50.0) * np.arange(1, t + 1)[:, None]  # far off outside the window
+            p[6:12] = y[6:12]
+            out.append(p)
+        return out
+
+    monkeypatch.setattr(ev, "predict_trials", window_only)
+    twin = Twin(TwinConfig.small(), [SessionInfo.from_dataset(ds, key=key)])
+    scores = ev.evaluate_session(twin, store)
+    np.testing.assert_allclose(scores["correlation"].values, 1.0, atol=1e-6)
+    np.testing.assert_allclose(scores["cc_abs"].values, 1.0, atol=1e-6)
+    assert int(scores["n_frames"].values[0]) == int((ds.tier.values == "test").sum())  # one value per presentation

@@ -74,6 +74,22 @@ def test_round_trip_is_exact(tmp_path, suffix):
     np.testing.assert_allclose(back.time_s.values[20:23], np.arange(3) / 30.0)
 
 
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_neurons_are_indexed_by_unit_id_through_the_store(tmp_path, suffix):
+    ds = make_session()  # unit ids 10 .. 13
+    write_session(ds, tmp_path / f"s{suffix}", progress=False)
+    back = open_session(tmp_path / f"s{suffix}")
+    assert list(back.indexes["neuron"]) == [10, 11, 12, 13]
+    assert back["neuron"].attrs["units"] == "1" and "unit_id" in back["neuron"].attrs["long_name"]
+    np.testing.assert_array_equal(back.sel(neuron=12)["responses"].values, ds["responses"].values[:, 2])
+    # a store written before the index existed gets it on opening
+    if suffix == ".zarr":
+        old = back.load().drop_vars("neuron")
+        write_session(old, tmp_path / "old.zarr", progress=False)
+        shutil.rmtree(tmp_path / "old.zarr" / "neuron", ignore_errors=True)
+        assert list(open_session(tmp_path / "old.zarr", check=False).indexes["neuron"]) == [10, 11, 12, 13]
+
 def test_stream_of_trials_equals_whole_and_is_chunked_per_trial(tmp_path):
     whole = make_session(lengths=[20] * 5)
     pieces = [whole.isel(frame=slice(20 * j, 20 * j + 20), trial=[j]) for j in range(5)]

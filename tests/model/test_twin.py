@@ -156,6 +156,33 @@ def test_ablation_switches_drop_their_modules():
         full(frames, None, torch.ones(1, t), torch.zeros(1, t, 2), session="a")
 
 
+
+def test_absent_behaviour_contributes_nothing_whatever_the_batch_holds(tmp_path):
+    """A session that did not record running and pupil (``absent_behavior``) is predicted the
+    same from any values in those channels; a session that recorded them is not."""
+    from twinlab.model import load_checkpoint, save_checkpoint
+
+    t, n = 8, 3
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.rand(2, t, 36, 64, generator=gen)
+    junk = [(torch.rand(2, t, generator=gen) * 30, torch.rand(2, t, generator=gen) * 5,
+             torch.randn(2, t, 2, generator=gen) * 10) for _ in range(2)]
+    absent = ("running_speed", "pupil_diameter", "pupil_center")
+    twin = Twin(TwinConfig.small(), [SessionInfo("a", n, absent_behavior=absent), SessionInfo("b", n)], seed=1)
+    twin.eval()
+    with torch.no_grad():
+        a = [twin(frames, *j, session="a") for j in junk]
+        b = [twin(frames, *j, session="b") for j in junk]
+    assert torch.equal(a[0], a[1])
+    assert (b[0] - b[1]).abs().max() > 1e-4  # where behaviour was recorded, it matters
+    # the absence travels with the checkpoint, and comes from the store's attribute
+    back = load_checkpoint(save_checkpoint(twin, tmp_path / "m.safetensors"))
+    assert back.sessions["a"].absent_behavior == absent and back.sessions["b"].absent_behavior == ()
+    ds = xr.Dataset(coords={"unit_id": ("neuron", np.arange(n))}, attrs={"absent_behavior": '["pupil_diameter"]'})
+    assert SessionInfo.from_dataset(ds, key="c").absent_behavior == ("pupil_diameter",)
+    with pytest.raises(InputError, match="absent_behavior names"):
+        SessionInfo("d", n, absent_behavior=("pupil",))
+
 def test_construction_is_seeded_and_independent_of_session_order():
     a = Twin(TwinConfig.small(), [SessionInfo("x", 4), SessionInfo("y", 5)], seed=3)
     b = Twin(TwinConfig.small(), [SessionInfo("y", 5), SessionInfo("x", 4)], seed=3)

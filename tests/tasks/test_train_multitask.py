@@ -9,7 +9,8 @@ from twinlab.errors import InputError
 from twinlab.model import load_checkpoint, resolve_config
 from twinlab.model.multitask import MultiTaskTwin
 from twinlab.train import resolve_train_config
-from twinlab.train.multitask import MaskingConfig, _Interrupted, resume_multitask, sample_masks, train_multitask
+from twinlab.train.loop import Interrupted
+from twinlab.train.multitask import MaskingConfig, resume_multitask, sample_masks, train_multitask
 
 from tasks_settings import TINY_MODEL, TRAIN
 
@@ -40,7 +41,7 @@ def test_a_killed_run_resumes_to_identical_weights(run_store, tmp_path):
                                                  "checkpoint_every=3", "log_every=3"])
     model = resolve_config("small", TINY_MODEL)
     straight = train_multitask([run_store], tmp_path / "a", cfg, model=model, progress=False, evaluate=False)
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         train_multitask([run_store], tmp_path / "b", cfg, model=model, progress=False, evaluate=False, interrupt_after=5)
     resumed = resume_multitask(tmp_path / "b", progress=False, evaluate=False)
     assert straight.steps == resumed.steps == 6

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twinlab.train.evaluate import _domain_scores, evaluation_table, summarize
+from twinlab.train.evaluate import domain_scores, evaluation_table, summarize
 
 
 def _repeats(rng, signal, n_rep, noise):
@@ -23,7 +23,7 @@ def test_scores_of_planted_predictions():
             preds.append(s.copy())                                     # the truth: CC_norm ~ 1
             rows.append({"stimulus_id": f"st{k}", "repeat": r})
     table = pd.DataFrame(rows)
-    out = _domain_scores(preds, resp, table, skip)
+    out = domain_scores(preds, resp, table, skip)
     assert (out["n_stimuli"], out["n_repeats"], out["n_frames"]) == (2, 4, 8 * (t - skip))
     assert np.all(np.abs(out["cc_norm"] - 1) < 0.05)
     assert np.all(out["correlation"] < out["cc_abs"])                 # single trials are noisier than averages
@@ -31,13 +31,13 @@ def test_scores_of_planted_predictions():
     spoiled = [p.copy() for p in preds]
     for p in spoiled:
         p[:skip] = 1e3
-    again = _domain_scores(spoiled, resp, table, skip)
+    again = domain_scores(spoiled, resp, table, skip)
     np.testing.assert_allclose(again["cc_norm"], out["cc_norm"])
     # a prediction unrelated to the stimulus scores about 0
     noise = [rng.standard_normal((t, n)) for _ in preds]
-    assert np.all(np.abs(_domain_scores(noise, resp, table, skip)["cc_norm"]) < 0.35)
+    assert np.all(np.abs(domain_scores(noise, resp, table, skip)["cc_norm"]) < 0.35)
     # one showing per stimulus: no ceiling, CC_norm undefined
-    single = _domain_scores(preds[::4], resp[::4], table.iloc[::4], skip)
+    single = domain_scores(preds[::4], resp[::4], table.iloc[::4], skip)
     assert single["n_repeats"] == 1 and np.isnan(single["cc_norm"]).all()
 
 
@@ -46,7 +46,7 @@ def test_uneven_repeats_use_the_smallest_count():
     s = rng.gamma(2.0, 1.0, (30, 3))
     resp = _repeats(rng, s, 5, 0.2) + _repeats(rng, s[::-1], 3, 0.2)
     table = pd.DataFrame({"stimulus_id": ["a"] * 5 + ["b"] * 3, "repeat": list(range(5)) + list(range(3))})
-    out = _domain_scores([s] * 5 + [s[::-1]] * 3, resp, table, 0)
+    out = domain_scores([s] * 5 + [s[::-1]] * 3, resp, table, 0)
     assert out["n_repeats"] == 3 and np.all(out["cc_norm"] > 0.95)
 
 

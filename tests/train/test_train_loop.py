@@ -14,7 +14,7 @@ from twinlab.data import ClipDataset
 from twinlab.model import load_checkpoint, poisson_nll
 from twinlab.train import finetune, resume_run, train_foundation, train_individual
 from twinlab.train.batches import fit_frames
-from twinlab.train.loop import _Interrupted
+from twinlab.train.loop import Interrupted
 
 from dataclasses import replace
 
@@ -25,7 +25,7 @@ def _weights(path):
 
 def test_a_killed_and_resumed_run_ends_with_the_same_weights(cohort, tiny_config, foundation_run, tmp_path):
     # checkpoints every 3 steps; the run dies after step 5, so 4 and 5 are done again after resuming
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         train_foundation(cohort["foundation"], tmp_path / "r", tiny_config, progress=False, evaluate=False,
                          interrupt_after=5)
     assert json.loads((tmp_path / "r" / "run.json").read_text())["mode"] == "foundation"
@@ -55,9 +55,9 @@ def _loss(twin, key, store, tier):
 
 def _fresh(cfg, stores, config):
     """The twin a run starts from (same seed, same statistics)."""
-    from twinlab.train.loop import RunSpec, _session_infos, build_twin, set_statistics
+    from twinlab.train.loop import RunSpec, build_twin, session_infos, set_statistics
 
-    infos = _session_infos(stores)
+    infos = session_infos(stores)
     fresh = build_twin(RunSpec("individual", [], cfg, config.to_dict()), infos)
     clips = ClipDataset(stores, clip_frames=12)
     for s, info in enumerate(infos):

@@ -11,8 +11,9 @@ from twinlab.data import ClipDataset
 from twinlab.model.readout import GaussianReadout
 from twinlab.train import resolve_train_config, resume_run, train_foundation
 from twinlab.train.batches import read_store, select_minutes
-from twinlab.train.loop import RunSpec, _Interrupted, _session_infos, build_twin, set_statistics
+from twinlab.train.loop import Interrupted, RunSpec, build_twin, session_infos, set_statistics
 from twinlab.train.mixed import DeviceSessions, MixedPlan, StartsFeed
+from twinlab.train.objective import Prediction
 from twinlab.train.step import MicroBatchStep, MixedStep, build_optimizer
 
 CLIP = 12
@@ -21,7 +22,7 @@ CLIP = 12
 def _twin(cfg, stores):
     spec = RunSpec("foundation", [str(s) for s in stores], cfg,
                    {**_model(cfg), "feedforward": {**_model(cfg)["feedforward"], "dropout": 0.0}})
-    twin = build_twin(spec, _session_infos(stores))
+    twin = build_twin(spec, session_infos(stores))
     ds = ClipDataset(stores, clip_frames=CLIP, tier="train", random_offsets=True)
     for s, info in enumerate(twin.sessions.values()):
         set_statistics(twin, info.key, ds.statistics(s), ds.response_scale(s).numpy())
@@ -81,7 +82,7 @@ def test_one_mixed_step_equals_one_micro_batch_per_session(cohort, monkeypatch, 
     p_old = [p for p in old.parameters() if p.requires_grad]
     micro = MicroBatchStep(old, old, build_optimizer(p_old, cfg, torch.device("cpu"), graph=False), p_old,
                            cfg.replace(accumulate=2), _Listed(batches), _Listed(batches), torch.device("cpu"),
-                           amp=False, distributed=False)
+                           amp=False, distributed=False, objective=Prediction())
     loss_old = micro(0)
 
     assert float(loss_new) == pytest.approx(float(loss_old), rel=1e-6)
@@ -154,7 +155,7 @@ def test_a_killed_and_resumed_mixed_run_ends_with_the_same_weights(cohort, tmp_p
     cfg = resolve_train_config("small", ["epochs=2", "iterations=4", f"clip_frames={CLIP}", "burn_in=3", "batch_size=2",
                                          "validate_every=0", "checkpoint_every=3", "log_every=2", "step=mixed"])
     whole = train_foundation(cohort["foundation"], tmp_path / "whole", cfg, progress=False, evaluate=False)
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         train_foundation(cohort["foundation"], tmp_path / "r", cfg, progress=False, evaluate=False, interrupt_after=5)
     resumed = resume_run(tmp_path / "r", progress=False, evaluate=False)
     assert resumed.steps == whole.steps == 8
@@ -177,7 +178,7 @@ def test_a_mixed_run_refuses_accumulation_and_an_eager_checkpoint(cohort, tmp_pa
                                                                                                    "accumulate=2"]),
                          progress=False, evaluate=False)
     assert not (tmp_path / "a").exists()
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         train_foundation(cohort["foundation"], tmp_path / "e", resolve_train_config("small", base + ["step=eager"]),
                          progress=False, evaluate=False, interrupt_after=2)
     spec = json.loads((tmp_path / "e" / "run.json").read_text())

@@ -68,9 +68,9 @@ def format_leaderboard(table: pd.DataFrame, domain: str | None = ALL_DOMAINS) ->
 
 def plot_leaderboard(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Bars of every score per domain and model (``.png``), written atomically."""
-    from ..figures import _plt
+    from ..figures import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     domains = list(dict.fromkeys(table["domain"]))
     overall = table[table["domain"] == ALL_DOMAINS]
     models = list(dict.fromkeys([*(overall if len(overall) else table).sort_values("rank")["model"], *table["model"]]))

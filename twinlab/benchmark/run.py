@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..data import open_session
 from ..errors import InputError
 from ..storage import check_writable, write_dataset
-from ..train.evaluate import _concat, session_key
+from ..train.evaluate import concat_scores, session_key
 from .baselines import LNConfig
 from .leaderboard import leaderboard_table
 from .predictors import Predictor, SubmissionPredictor, resolve_predictors
@@ -118,7 +118,7 @@ def run_benchmark(models: Sequence[str | Predictor], stores: Sequence[str | os.P
                     pending.append((sub, targets[(p.name, str(store))]))
         finally:
             ds.close()
-    scores = {name: (ps[0] if len(ps) == 1 else _concat(ps)) for name, ps in parts.items()}
+    scores = {name: (ps[0] if len(ps) == 1 else concat_scores(ps)) for name, ps in parts.items()}
     for s in scores.values():
         s.attrs.update({"track": track, "skip_frames": int(skip), "tier": "test"})
     facts = {p.name: {"kind": p.kind, "track": track, "source": p.source, **p.parameters()} for p in predictors}

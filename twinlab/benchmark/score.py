@@ -33,7 +33,7 @@ import xarray as xr
 
 from ..data import open_session, trial_table
 from ..errors import InputError
-from ..train.evaluate import _domain_scores
+from ..train.evaluate import domain_scores
 
 __all__ = ["SKIP_FRAMES", "METRICS", "ALL_DOMAINS", "tier_trials", "read_responses", "score_predictions",
            "summarize_scores", "score_store"]
@@ -95,7 +95,7 @@ def score_predictions(predictions: Sequence[np.ndarray], responses: Sequence[np.
     results = {}
     for d in domains:
         sel = rows.index.to_numpy() if d == ALL_DOMAINS else rows.index[rows["domain"].astype(str) == d].to_numpy()
-        results[d] = _domain_scores([preds[i] for i in sel], [resp[i] for i in sel], rows.iloc[sel], skip)
+        results[d] = domain_scores([preds[i] for i in sel], [resp[i] for i in sel], rows.iloc[sel], skip)
     data = {new: (("domain", "neuron"), np.stack([results[d][old] for d in domains]).astype(np.float64),
                   {"definition": DEFINITIONS[new]}) for old, new in _NAMES.items()}
     coords = {"domain": domains}

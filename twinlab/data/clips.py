@@ -44,7 +44,8 @@ import torch
 
 from ..errors import InputError
 from .reading import check_statistics, read_frames
-from .session import FRAME_VARS, open_session, session_statistics
+from .schema import FRAME_VARS
+from .store import open_session, session_statistics
 
 __all__ = ["ClipDataset", "SessionBatchSampler", "response_scale"]
 

@@ -19,13 +19,14 @@ are left out and counted in the provenance. Tiers are drawn per image (all repea
 image share one tier, so the test tier has repeats for CC_norm) by
 :func:`twinlab.data.splits.split_tiers` with ``split_seed``, unless ``tiers`` gives one per
 image. Behaviour is not recorded (``absent_behavior``). ``response_lag_s`` and
-``response_window_s`` record where after onset the data set measured each response.
+``response_window_s`` record where after onset the data set measured each response;
+:func:`response_frames` turns them into the frames of a trial that training scores and
+evaluation averages (:mod:`twinlab.train.objective`, :mod:`twinlab.train.evaluate`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -36,9 +37,9 @@ import xarray as xr
 from ..errors import InputError
 from ..geometry import Screen
 from .splits import split_tiers
-from .session import concat_trials, session_dataset, write_session
+from .writer import concat_trials, session_dataset, write_session
 
-__all__ = ["read_images", "iter_images", "import_images", "load_images", "rgb_to_luminance", "LUMA"]
+__all__ = ["read_images", "iter_images", "import_images", "load_images", "rgb_to_luminance", "response_frames", "LUMA"]
 
 LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB weights of R, G, B in luminance
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -64,6 +65,18 @@ def rgb_to_luminance(images: np.ndarray, where: str = "images") -> np.ndarray:
     return x.astype(np.float32)
 
 
+def response_frames(attrs: dict, trial_frames: int) -> slice | None:
+    """The frames ``[lag, lag + window)`` of a presentation trial where its one recorded
+    response applies (``response_lag_s``, ``response_window_s`` attributes at ``frame_rate_hz``;
+    at least one frame, within the trial), or None for a session recorded frame by frame."""
+    if "response_window_s" not in attrs:
+        return None
+    rate = float(attrs["frame_rate_hz"])
+    start = min(max(int(round(float(attrs.get("response_lag_s", 0.0)) * rate)), 0), int(trial_frames) - 1)
+    stop = min(max(start + int(round(float(attrs["response_window_s"]) * rate)), start + 1), int(trial_frames))
+    return slice(start, stop)
+
+
 def load_images(source: str | os.PathLike) -> np.ndarray:
     """Images from a ``.npy`` file or a folder of image files, as luminance ``[n, h, w]``."""
     path = Path(source)
@@ -87,13 +100,8 @@ def load_images(source: str | os.PathLike) -> np.ndarray:
 def _screen(width_deg: float, height_deg: float, distance_cm: float, frame_rate_hz: float, shape) -> Screen:
     """The flat monitor on which images spanning ``width_deg`` x ``height_deg`` (full angles,
     centred on the eye's perpendicular) are ``shape`` pixels."""
-    for name, v in (("width_deg", width_deg), ("height_deg", height_deg)):
-        if not 0 < v < 180:
-            raise InputError(f"{name} must be in (0, 180) degrees, got {v}")
-    w_cm = 2 * distance_cm * math.tan(math.radians(width_deg) / 2)
-    h_cm = 2 * distance_cm * math.tan(math.radians(height_deg) / 2)
-    return Screen(width_cm=w_cm, height_cm=h_cm, distance_cm=distance_cm, width_px=int(shape[1]),
-                  height_px=int(shape[0]), frame_rate_hz=frame_rate_hz)
+    return Screen.spanning(width_deg, height_deg, distance_cm, width_px=int(shape[1]), height_px=int(shape[0]),
+                           frame_rate_hz=frame_rate_hz)
 
 
 def _resize(images: np.ndarray, shape) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .session import open_session
+from .store import open_session
 
 __all__ = ["session_summary", "summarize"]
 

@@ -60,7 +60,7 @@ from .nwb_series import (Series, diameter_units, find_series, neuron_columns, pa
                          table_columns, templates)
 from .nwb_tables import Presentations, read_presentations, read_table
 from .splits import split_tiers
-from .session import concat_trials, session_dataset, write_session
+from .writer import concat_trials, session_dataset, write_session
 
 __all__ = ["read_nwb", "iter_nwb", "import_nwb", "split_tiers"]
 

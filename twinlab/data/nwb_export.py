@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..storage import atomic_output, check_writable
-from .session import open_session
+from .store import open_session
 
 __all__ = ["export_nwb"]
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from .images import rgb_to_luminance
 from .sensorium import TIER_MAP
-from .session import TIERS
+from .schema import TIERS
 
 __all__ = ["Series", "objects_of", "path_of", "pick_responses", "find_series", "neuron_columns", "templates",
            "table_columns", "source_tier", "diameter_units"]

@@ -54,7 +54,8 @@ import xarray as xr
 from ..errors import InputError
 from ..geometry import Screen
 from .cleaning import MAX_GAP_FRAMES, DropLog, clean_trial
-from .session import TRIAL_DERIVED, TRIAL_REQUIRED, concat_trials, session_dataset, write_session
+from .schema import TRIAL_DERIVED, TRIAL_REQUIRED
+from .writer import concat_trials, session_dataset, write_session
 
 __all__ = ["TIER_MAP", "read_sensorium", "iter_sensorium", "import_sensorium", "scan_sensorium"]
 

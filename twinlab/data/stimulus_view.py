@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from .session import open_session
+from .store import open_session
 
 __all__ = ["session_stimulus", "trials_with", "segments", "is_session", "stimulus_from_attrs"]
 

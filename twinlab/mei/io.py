@@ -61,9 +61,9 @@ def _panels(meis: xr.Dataset, max_neurons: int) -> tuple[np.ndarray, list[str], 
 
 def gallery(meis: xr.Dataset, path: str | os.PathLike, max_neurons: int = 48, columns: int = 8) -> Path:
     """A PNG grid of the first ``max_neurons`` MEIs (luminance 0..1 in gray, RF centre marked)."""
-    from ..figures import _plt
+    from ..figures import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     check_writable(path)
     mei, labels, rows, cols = _panels(meis, max_neurons)
     n = len(mei)

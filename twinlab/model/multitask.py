@@ -61,7 +61,7 @@ from .config import TwinConfig
 from .core import Core
 from .inputs import check_inputs
 from .readout import features_at
-from .twin import SessionInfo, Twin, _seed_for
+from .twin import SessionInfo, Twin, seed_for
 
 __all__ = ["MultiTaskConfig", "MultiTaskTwin", "TaskOutput", "ActivityEncoder", "MODALITIES", "BEHAVIOR_NAMES"]
 
@@ -196,7 +196,7 @@ class MultiTaskTwin(Twin):
         mod = cfg.modulation.features if cfg.use_modulation else 0
         self.context_features = mod + 3 + self.tasks.activity_features + self.tasks.trace_count + 1
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed_for(self.seed, "multitask-core"))
+            torch.manual_seed(seed_for(self.seed, "multitask-core"))
             self.core = Core(_core_config(cfg, self.context_features))
             self.modulation_token = nn.Parameter(torch.zeros(mod))
             c = self.core.out_channels
@@ -222,7 +222,7 @@ class MultiTaskTwin(Twin):
     def add_session(self, info: SessionInfo) -> None:
         super().add_session(info)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed_for(self.seed + 2, info.key))
+            torch.manual_seed(seed_for(self.seed + 2, info.key))
             enc = ActivityEncoder(info.n_neurons, self.tasks, info.screen.frame_rate_hz)
         for where, module in (("encoders", enc), ("recorded", _Recorded())):
             module.to(self.device).train(self.training)

@@ -51,7 +51,9 @@ from .modulation import Modulation
 from .perspective import Perspective, resize_to_retina, retina_extent_deg
 from .readout import GaussianReadout
 
-__all__ = ["SessionInfo", "Twin", "TwinResponder", "NEURON_COLUMNS"]
+__all__ = ["SessionInfo", "Twin", "TwinResponder", "NEURON_COLUMNS", "BEHAVIOR_CHANNELS", "seed_for"]
+
+BEHAVIOR_CHANNELS = ("running_speed", "pupil_diameter", "pupil_center")
 
 # the session format's neuron table, with the value a missing column takes
 NEURON_COLUMNS = {
@@ -75,7 +77,10 @@ class SessionInfo:
     key : the session id (letters, digits, ``_`` and ``-``).
     n_neurons : recorded units. screen : the monitor the session was shown on (and its frame
     rate). neurons : the neuron table (session-format columns; missing ones are filled).
-    mouse_id : who was recorded.
+    mouse_id : who was recorded. absent_behavior : the behaviour channels the session did not
+    record (``running_speed``, ``pupil_diameter``, ``pupil_center``; the store's
+    ``absent_behavior`` attribute): the twin feeds them as absent (normalised input 0, so
+    they contribute nothing), whatever values the batch holds.
     """
 
     key: str
@@ -83,6 +88,7 @@ class SessionInfo:
     screen: Screen = field(default_factory=Screen)
     neurons: pd.DataFrame | None = None
     mouse_id: str = ""
+    absent_behavior: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not _KEY.match(self.key) or self.key in _RESERVED:
@@ -90,6 +96,11 @@ class SessionInfo:
         if int(self.n_neurons) < 1:
             raise InputError(f"session {self.key}: n_neurons must be at least 1, got {self.n_neurons}")
         self.n_neurons = int(self.n_neurons)
+        self.absent_behavior = tuple(str(a) for a in self.absent_behavior)
+        unknown = sorted(set(self.absent_behavior) - set(BEHAVIOR_CHANNELS))
+        if unknown:
+            raise InputError(f"session {self.key}: absent_behavior names {unknown}; known channels: "
+                             f"{', '.join(BEHAVIOR_CHANNELS)}")
         if self.neurons is None:
             table = pd.DataFrame(index=range(self.n_neurons))
         else:
@@ -122,16 +133,21 @@ class SessionInfo:
                               if c.dims == ("neuron",) and name != "neuron"})
         if table.empty:
             table = None
-        return cls(key, int(ds.sizes["neuron"]), screen, table, str(attrs.get("mouse_id", "")))
+        try:
+            absent = tuple(json.loads(attrs.get("absent_behavior", "[]")))
+        except (TypeError, ValueError):
+            raise InputError(f"session {key}: attribute 'absent_behavior' is not a JSON list") from None
+        return cls(key, int(ds.sizes["neuron"]), screen, table, str(attrs.get("mouse_id", "")), absent)
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "n_neurons": self.n_neurons, "screen": self.screen.to_dict(),
-                "mouse_id": self.mouse_id, "neurons": _table_to_json(self.neurons)}
+                "mouse_id": self.mouse_id, "neurons": _table_to_json(self.neurons),
+                "absent_behavior": list(self.absent_behavior)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SessionInfo":
         return cls(d["key"], d["n_neurons"], Screen(**d["screen"]), _table_from_json(d["neurons"]),
-                   d.get("mouse_id", ""))
+                   d.get("mouse_id", ""), tuple(d.get("absent_behavior", ())))
 
 
 def _table_to_json(table: pd.DataFrame) -> dict:
@@ -161,7 +177,8 @@ def _table_from_json(cols: Mapping) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _seed_for(seed: int, key: str) -> int:
+def seed_for(seed: int, key: str) -> int:
+    """The seed of one session's (or part's) initial weights: the twin's seed and the part's name."""
     return (int(seed) * 1_000_003 + zlib.crc32(key.encode())) % (2**63)
 
 
@@ -204,8 +221,8 @@ class Twin(nn.Module):
             raise InputError(f"session {info.key!r} is already part of this twin")
         cfg = self.config
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed_for(self.seed, info.key))
-            gen = torch.Generator().manual_seed(_seed_for(self.seed + 1, info.key))
+            torch.manual_seed(seed_for(self.seed, info.key))
+            gen = torch.Generator().manual_seed(seed_for(self.seed + 1, info.key))
             parts = {"norms": InputNorm()}
             if cfg.use_perspective:
                 parts["perspectives"] = Perspective(cfg.perspective, info.screen, generator=gen)
@@ -275,11 +292,16 @@ class Twin(nn.Module):
             req.append("pupil_center")
         return req
 
+    def behavior_input(self, session: str, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Behaviour channel ``name`` of ``session`` normalised; 0 where the session did not record it."""
+        z = self.norms[session].normalize(name, x)
+        return torch.zeros_like(z) if name in self.sessions[session].absent_behavior else z
+
     def retina(self, frames: torch.Tensor, pupil_center: torch.Tensor | None, *, session: str) -> torch.Tensor:
         """The normalised image the core sees, ``[B, T, Hr, Wr]``."""
         norm = self.norms[session]
         if self.config.use_perspective:
-            x = self.perspectives[session](frames, norm.normalize("pupil_center", pupil_center))
+            x = self.perspectives[session](frames, self.behavior_input(session, "pupil_center", pupil_center))
         else:
             x = resize_to_retina(frames, self.config.retina_shape)
         return norm.normalize("frames", x)
@@ -290,12 +312,12 @@ class Twin(nn.Module):
         self.session_info(session)
         check_inputs(frames, running_speed, pupil_diameter, pupil_center, frame_shape=self.config.frame_shape,
                      required=self._required(), hint=" (twin.responder(session).rates resizes other render sizes)")
-        norm = self.norms[session]
         retina = self.retina(frames, pupil_center, session=session)
         modulation, mod_state = None, None
         if self.config.use_modulation:
             modulation, mod_state = self.modulations[session](
-                norm.normalize("running_speed", running_speed), norm.normalize("pupil_diameter", pupil_diameter),
+                self.behavior_input(session, "running_speed", running_speed),
+                self.behavior_input(session, "pupil_diameter", pupil_diameter),
                 state=None if state is None else state["modulation"])
         return retina, modulation, mod_state
 

@@ -304,7 +304,7 @@ class ResponseModel(nn.Module):
         """Contrast images on the retina grid: ``[N, H, W]`` frames, ``[N, 2]`` gaze -> ``[N, Hr, Wr]``."""
         c = 2 * frames - 1
         h, w = c.shape[-2:]
-        frame_dpp = math.degrees(self.screen.width_cm / w / self.screen.distance_cm)
+        frame_dpp = self.screen.deg_per_px((h, w))
         target = self.cfg.retina_deg_per_px / 1.5
         if frame_dpp < target:
             size = (max(2, round(h * frame_dpp / target)), max(2, round(w * frame_dpp / target)))

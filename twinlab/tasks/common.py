@@ -26,6 +26,7 @@ from ..model import Twin, load_checkpoint
 from ..model.multitask import BEHAVIOR_NAMES, MultiTaskTwin
 from ..train.batches import fit_frames
 from ..train.evaluate import match_session
+from ..train.multitask import behavior_recorded
 
 __all__ = ["TaskData", "open_task", "load_twin", "tier_rows", "read_trials", "run_model", "behavior_array",
            "group_by_length", "recorded_behavior", "store_behavior"]
@@ -141,16 +142,12 @@ def group_by_length(rows: pd.DataFrame, batch: int) -> list[list[int]]:
 
 def store_behavior(store: str | os.PathLike) -> list[str]:
     """The behaviour channels a store records (BEHAVIOR_NAMES; constant ones are not recorded)."""
-    from ..train.multitask import behavior_recorded
-
     stats = session_statistics(open_session(store))
     return [name for name, s in zip(BEHAVIOR_NAMES, behavior_recorded(stats)) if s]
 
 
 def recorded_behavior(data: TaskData) -> list[str]:
     """The behaviour channels the store records (not constant) and the twin was trained on."""
-    from ..train.multitask import behavior_recorded
-
     in_store = behavior_recorded(data.stats)
     in_twin = data.twin.behavior_recorded(data.key)
     return [name for name, s in zip(BEHAVIOR_NAMES, in_store) if s and in_twin[name]]

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from ..figures import pyplot
 from ..storage import atomic_output, check_new_folder, write_dataset
 
 __all__ = ["decoding_table", "forecast_table", "decoding_figure", "forecast_figure", "write_decoding",
@@ -66,19 +67,10 @@ def forecast_table(result: xr.Dataset) -> pd.DataFrame:
 # -- figures ------------------------------------------------------------------------------------
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def decoding_figure(result: xr.Dataset, max_frames: int = 900):
     """Decoded against true behaviour over the first trials (one row per channel), and the
     correlations per predictor with the chance level."""
-    plt = _plt()
+    plt = pyplot()
     names = result["behavior"].values.tolist()
     methods = result["predictor"].values.tolist()
     fig, axes = plt.subplots(len(names), 2, figsize=(12, 2.2 * len(names) + 0.6), squeeze=False,
@@ -112,7 +104,7 @@ def decoding_figure(result: xr.Dataset, max_frames: int = 900):
 
 def forecast_figure(result: xr.Dataset):
     """Median correlation and mean MSE per predictor, and each neuron's multi-task vs last-value MSE."""
-    plt = _plt()
+    plt = pyplot()
     table = forecast_table(result)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     colors = ["tab:red", "tab:orange", "tab:blue", "tab:green", "0.6", "tab:purple"][: len(table)]
@@ -157,7 +149,7 @@ def _csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def _png(fig, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
@@ -237,7 +229,7 @@ def compare_tasks(multitask, stores: Sequence[str | os.PathLike], *, specialist=
 
 def comparison_figure(table: pd.DataFrame):
     """Multi-task score against the specialist's, one panel per task (the diagonal = a tie)."""
-    plt = _plt()
+    plt = pyplot()
     tasks = list(dict.fromkeys(table["task"]))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):

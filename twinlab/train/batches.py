@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from ..data import ClipDataset, open_session
 from ..data.reading import read_frames
-from ..data.session import FRAME_VARS
+from ..data.schema import FRAME_VARS
 from ..errors import InputError
 
 __all__ = ["BatchPlan", "StepSampler", "PreloadedClips", "LoaderSource", "DeviceSource", "select_minutes",
@@ -47,8 +47,8 @@ BATCH_KEYS = tuple(FRAME_VARS)
 
 
 def _items(dataset: ClipDataset) -> tuple[np.ndarray, np.ndarray]:
-    """Session and trial index of every item (the dataset keeps them as private arrays)."""
-    return np.asarray(dataset.item_sessions), np.asarray(getattr(dataset, "item_trials", dataset._trial))
+    """Session and trial index of every item."""
+    return np.asarray(dataset.item_sessions), np.asarray(dataset.item_trials)
 
 
 def select_minutes(dataset: ClipDataset, minutes: float) -> tuple[np.ndarray, list[float]]:

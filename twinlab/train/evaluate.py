@@ -17,7 +17,10 @@ In: a twin (or a checkpoint) and session stores whose sessions it has readouts f
 
 Each test trial is predicted whole, from a blank state, with its own recorded behaviour; the
 first ``skip`` = 10 frames (the recurrent burn-in, as in public implementations) are not
-scored. The neuron coordinates carry the session and its neuron table; ``domain`` carries
+scored. A static-image session (one response per presentation,
+:func:`twinlab.data.images.response_frames`) is scored per presentation instead: the
+prediction averaged over its response window against the recorded response (``skip`` does
+not apply), so ``correlation`` runs over presentations and CC_norm over their repeats. The neuron coordinates carry the session and its neuron table; ``domain`` carries
 ``n_stimuli``, ``n_repeats``, ``n_frames``. :func:`summarize` gives the medians per session and
 domain, :func:`write_evaluation` the netCDF + CSV tables.
 """
@@ -39,13 +42,14 @@ from tqdm.auto import tqdm
 from .. import metrics
 from ..data import open_session, session_statistics, trial_table
 from ..data.clips import response_scale
+from ..data.images import response_frames
 from ..data.reading import check_statistics, read_frames
 from ..errors import InputError
 from ..model import Twin, load_checkpoint
 from ..storage import atomic_output, write_dataset
 from .batches import fit_frames
 
-__all__ = ["SKIP_FRAMES", "session_key", "match_session", "predict_trials", "evaluate_session", "evaluate", "summarize",
+__all__ = ["SKIP_FRAMES", "session_key", "match_session", "predict_trials", "evaluate_session", "evaluate", "summarize", "domain_scores", "concat_scores",
            "write_evaluation", "evaluation_table"]
 
 SKIP_FRAMES = 10
@@ -142,7 +146,7 @@ def predict_trials(twin: Twin, session: str, ds: xr.Dataset, trials: Sequence[in
     return [out[int(j)] for j in trials]
 
 
-def _domain_scores(preds: list[np.ndarray], resp: list[np.ndarray], table: pd.DataFrame, skip: int) -> dict:
+def domain_scores(preds: list[np.ndarray], resp: list[np.ndarray], table: pd.DataFrame, skip: int) -> dict:
     """Scores of one domain's trials (``table`` rows aligned with ``preds`` / ``resp``)."""
     keep = [slice(min(skip, len(p) - 1), None) for p in preds]
     p_all = np.concatenate([p[k] for p, k in zip(preds, keep)])
@@ -190,7 +194,8 @@ def evaluate_session(twin: Twin, store: str | os.PathLike, *, session: str | Non
     if test.empty:
         raise InputError(f"{store} has no {tier!r} trials to evaluate on")
     shortest = int(test["trial_frames"].min())
-    if not 0 <= int(skip) < shortest:
+    window = response_frames(ds.attrs, shortest)
+    if window is None and not 0 <= int(skip) < shortest:
         raise InputError(f"--skip {skip} is out of range for {store}: its shortest {tier!r} trial has {shortest} frames, "
                          f"so skip 0..{shortest - 1} frames")
     scale = response_scale(check_statistics(session_statistics(store), store))
@@ -203,7 +208,10 @@ def evaluate_session(twin: Twin, store: str | os.PathLike, *, session: str | Non
                                progress=progress)
         starts, lengths = rows["trial_start"].to_numpy(), rows["trial_frames"].to_numpy()
         resp = [_read(ds, "responses", a, t, str(store)) for a, t in zip(starts, lengths)]
-        results[domain] = _domain_scores(preds, resp, rows, skip)
+        if window is not None:  # one value per presentation: the window's mean
+            preds = [p[window].mean(0, keepdims=True) for p in preds]
+            resp = [y[window].mean(0, keepdims=True) for y in resp]
+        results[domain] = domain_scores(preds, resp, rows, 0 if window is not None else skip)
     ds.close()
     info = twin.sessions[key]
     names = ("correlation", "cc_abs", "cc_max", "cc_norm", "feve")
@@ -233,7 +241,7 @@ def evaluate(model: Twin | str | os.PathLike, stores: Sequence[str | os.PathLike
         raise InputError("evaluate: --mouse picks the session of one store; give one store with it")
     parts = [evaluate_session(model, s, session=session, tier=tier, skip=skip, device=device, batch_trials=batch_trials,
                               amp=amp, checkpoint=checkpoint, progress=progress) for s in stores]
-    result = parts[0] if len(parts) == 1 else _concat(parts)
+    result = parts[0] if len(parts) == 1 else concat_scores(parts)
     result.attrs.update({
         "tier": tier, "skip_frames": int(skip), "checkpoint": str(checkpoint or ""),
         "stores": json.dumps([str(Path(s)) for s in stores]),
@@ -245,7 +253,8 @@ def evaluate(model: Twin | str | os.PathLike, stores: Sequence[str | os.PathLike
     return result
 
 
-def _concat(parts: list[xr.Dataset]) -> xr.Dataset:
+def concat_scores(parts: list[xr.Dataset]) -> xr.Dataset:
+    """Score Datasets of several sessions along one ``neuron`` dim (domains united; counts per domain merged)."""
     domains = list(dict.fromkeys(d for p in parts for d in p["domain"].values.tolist()))
     counts = {k: [] for k in ("n_stimuli", "n_repeats", "n_frames")}
     for d in domains:

@@ -22,6 +22,10 @@ Modes:
   readout trained on its first ``train_minutes`` of data;
 * ``individual``: one session, everything trained from scratch (the control).
 
+What the run optimises is its objective (:mod:`twinlab.train.objective`): the twin's
+prediction loss for these modes, multi-task masking for :mod:`twinlab.train.multitask`,
+which passes its own to :func:`run_training`; everything else below is the same for both.
+
 Per step: the learning rate from :class:`~twinlab.train.schedule.Schedule`; ``accumulate``
 micro-batches (each from one session: ``[B, 70, H, W]`` frames and behaviour in,
 ``[B, 70, N]`` rates out, the loss over frames after ``burn_in``); adaptive gradient clipping;
@@ -36,368 +40,51 @@ a run folder holding an earlier run) fails before anything is written, with one 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
-import logging
 import math
 import os
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from ..data import ClipDataset, open_session
+from ..data import open_session
 from ..errors import InputError
-from ..model import SessionInfo, Twin, TwinConfig, config_from_dict, load_weights, read_header, resolve_config
+from ..model import Twin, TwinConfig, resolve_config
 from ..model.checkpoint import save_checkpoint
-from ..storage import atomic_output, claim
-from .batches import BatchPlan, DeviceSource, LoaderSource, PreloadedClips, StepSampler, fit_frames, select_minutes, store_bytes
-from .mixed import DeviceSessions, MixedPlan
-from .step import MicroBatchStep, MixedStep, build_optimizer, compute_loss, set_lr
-from .config import TrainConfig, train_config_from_dict
-from .evaluate import session_key
-from .guards import FiniteGuard
+from ..storage import claim
+from .batches import BatchPlan, DeviceSource, LoaderSource, StepSampler
+from .config import TrainConfig
 from .distributed import (DistInfo, all_reduce_mean, barrier, env_world, init_distributed, pick_device, ranks_agree, shutdown,
                           wrap_model)
+from .evaluate import evaluate as evaluate_twin, session_key, summarize, write_evaluation
+from .guards import FiniteGuard
+from .mixed import DeviceSessions, MixedPlan
+from .objective import MODES, Prediction, build_twin, session_infos, set_statistics
+from .prepare import (Interrupted, RunResult, RunSpec, check_run_folder, compile_twin, discover_stores, make_optimizer,
+                      run_datasets, step_mode, switch_on, uncompile_twin, validate)
+from .runlog import RunLog, plain, write_json
 from .schedule import Schedule
 from .state import read_state, save_state
+from .step import MicroBatchStep, MixedStep, compute_loss, set_lr
 
-__all__ = ["MODES", "RunSpec", "RunResult", "train_foundation", "finetune", "train_individual", "resume_run",
-           "run_training", "build_twin", "session_key", "compute_loss", "discover_stores"]
-
-MODES = ("foundation", "transfer", "individual")
-RUN_FILES = ("run.json", "state.safetensors", "model.safetensors", "train.log", "history.csv")
-
-
-# -- what a run is ------------------------------------------------------------------------------
-
-
-@dataclass
-class RunSpec:
-    """Everything needed to start (or restart) a run; stored as ``run.json``."""
-
-    mode: str
-    stores: list[str]
-    config: TrainConfig
-    model: dict[str, Any] = field(default_factory=dict)  # TwinConfig as a plain dict
-    core: str | None = None  # transfer: the checkpoint whose core is reused
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "stores": list(self.stores), "config": self.config.to_dict(),
-                "model": self.model, "core": self.core}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str) -> "RunSpec":
-        try:
-            return cls(d["mode"], list(d["stores"]), train_config_from_dict(d["config"], where), d.get("model", {}),
-                       d.get("core"))
-        except KeyError as e:
-            raise InputError(f"{where}: missing field {e}") from None
-
-
-@dataclass
-class RunResult:
-    """What a finished (or stopped) run left: its folder and its numbers."""
-
-    out: Path
-    steps: int
-    total_steps: int
-    stopped_early: bool
-    seconds: float
-    summary: dict[str, Any]
-
-
-def discover_stores(items: Sequence[str | os.PathLike]) -> list[Path]:
-    """Session stores from paths; a folder that is not itself a store gives every store inside it."""
-    out: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir() and p.suffix.lower() != ".zarr":
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in (".zarr", ".nc"))
-            if not found:
-                raise InputError(f"{p}: a folder without any session store (.zarr / .nc)")
-            out += found
-        else:
-            if not p.exists():
-                raise InputError(f"session store {p} does not exist")
-            out.append(p)
-    if not out:
-        raise InputError("no session store given (--data STORE)")
-    return out
-
-
-# -- the twin -----------------------------------------------------------------------------------
-
-
-def _stat(d: dict, default_mean: Any, default_std: Any):
-    mean = np.asarray(d.get("mean", default_mean), dtype=np.float64)
-    std = np.asarray(d.get("std", default_std), dtype=np.float64)
-    # a constant channel (behaviour not recorded) would divide by zero: leave it unscaled
-    std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    return mean, std
-
-
-def set_statistics(twin: Twin, key: str, stats: dict, scale: np.ndarray) -> None:
-    """Input normalisation and readout biases of session ``key`` from its stored statistics."""
-    fm, fs = _stat(stats.get("frames", {}), 0.5, 0.25)
-    rm, rs = _stat(stats.get("running_speed", {}), 0.0, 1.0)
-    pm, ps = _stat(stats.get("pupil_diameter", {}), 0.0, 1.0)
-    cm, cs = _stat(stats.get("pupil_center", {}), [0.0, 0.0], [1.0, 1.0])
-    mean = np.asarray(stats["responses"]["mean"], dtype=np.float64) / scale
-    twin.set_statistics(key, frames=(float(fm), float(fs)), running_speed=(float(rm), float(rs)),
-                        pupil_diameter=(float(pm), float(ps)), pupil_center=(cm.tolist(), cs.tolist()),
-                        response_mean=mean)
-
-
-def _session_infos(stores: Sequence[Path]) -> list[SessionInfo]:
-    infos, seen = [], {}
-    for p in stores:
-        ds = open_session(p)
-        info = SessionInfo.from_dataset(ds, key=session_key(ds.attrs))
-        ds.close()
-        if info.key in seen:
-            raise InputError(f"{p} and {seen[info.key]} hold the same session_id {info.key!r}; one twin needs distinct sessions")
-        seen[info.key] = p
-        infos.append(info)
-    return infos
-
-
-def build_twin(spec: RunSpec, infos: list[SessionInfo]) -> Twin:
-    """A fresh twin for the run (transfer: the checkpoint's core loaded and frozen)."""
-    cfg = spec.config
-    if spec.mode == "transfer":
-        header = read_header(spec.core)
-        model = config_from_dict(header["config"], where=f"checkpoint {spec.core} config")
-        twin = Twin(model, infos, seed=cfg.seed)
-        load_weights(twin, spec.core, parts="core")
-        twin.freeze_core()
-        return twin
-    model = config_from_dict(spec.model, where="model config")
-    return Twin(model, infos, seed=cfg.seed)
-
-
-# -- one step's pieces --------------------------------------------------------------------------
-
-
-def _switch(value: str, device: torch.device) -> bool:
-    return device.type == "cuda" if value == "auto" else value in ("on", "bf16")
-
-
-def step_mode(cfg: TrainConfig, device: torch.device, world_size: int) -> str:
-    """How steps run: ``"graph"`` on one CUDA device for ``step = "auto"``, else ``"eager"``
-    (several processes always take the per-session micro-batch step: DDP's hooks are not captured)."""
-    mode = cfg.step
-    if mode == "auto":
-        mode = "graph" if device.type == "cuda" and world_size == 1 else "eager"
-    if mode != "eager" and world_size > 1:
-        raise InputError(f"step = {cfg.step!r} runs on one process; with {world_size} processes use step = \"eager\"")
-    return mode
-
-
-def compile_twin(twin: Twin, log) -> None:
-    """torch.compile the parts that dominate the work: the feedforward core (one graph per clip),
-    the recurrent cell (one small graph reused for every frame), each session's perspective and
-    readout. Errors are not suppressed: a part the compiler cannot take fails loudly at its first
-    call, which :func:`run_training` reports and then runs that part eagerly."""
-    import torch._dynamo
-
-    torch._dynamo.config.suppress_errors = False
-    twin.compile_parts(dynamic=False)
-    log("compile: feedforward, recurrent cell, perspectives and readouts (torch.compile, errors not suppressed)")
-
-
-def uncompile_twin(twin: Twin) -> None:
-    """Back to eager for every part compiled by :func:`compile_twin`."""
-    for m in twin.modules():
-        if getattr(m, "_compiled_call_impl", None) is not None:
-            m._compiled_call_impl = None
-
-
-# -- the run folder -----------------------------------------------------------------------------
-
-
-def check_run_folder(out: Path, resume: bool) -> None:
-    """Refuse to write over an earlier run (or to resume one that is not there)."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"run folder {out} is a file")
-    if resume:
-        if not (out / "run.json").is_file():
-            raise InputError(f"{out} holds no run to resume (no run.json)")
-        if not (out / "state.safetensors").is_file():
-            raise InputError(f"{out} holds no checkpoint to resume from (no state.safetensors yet)")
-        return
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"run folder {out} exists and is not empty (an earlier run?); choose a new folder, "
-                         "or continue that run with --resume")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"cannot create run folder {out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot create run folder {out}: folder {parent} is not writable")
-
-
-def _write_json(path: Path, value: Any) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(value, indent=2, allow_nan=True) + "\n")
-
-
-class _RunLog:
-    """train.log + history.csv (rank 0) and the progress shown on stderr."""
-
-    FIELDS = ("step", "epoch", "kind", "loss", "lr", "clips_per_s", "gpu_wait", "data_wait", "val_loss",
-              "val_correlation", "seconds")
-
-    def __init__(self, out: Path | None, total: int, start: int, progress: bool):
-        self.out = out
-        self.logger = logging.getLogger(f"twinlab.train.run{id(self)}")
-        self.logger.setLevel(logging.INFO)
-        self.logger.propagate = False
-        self.handlers: list[logging.Handler] = []
-        if out is not None:
-            fh = logging.FileHandler(out / "train.log")
-            fh.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-            self._add(fh)
-        tty = progress and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-        if progress and not tty:
-            sh = logging.StreamHandler(sys.stderr)
-            sh.setFormatter(logging.Formatter("[twinlab train] %(message)s"))
-            self._add(sh)
-        self.bar = tqdm(total=total, initial=start, unit="step", desc="training", disable=not tty, dynamic_ncols=True)
-        self.history = out / "history.csv" if out is not None else None
-        if self.history is not None:
-            self._trim(start)
-
-    def _add(self, handler: logging.Handler) -> None:
-        self.logger.addHandler(handler)
-        self.handlers.append(handler)
-
-    def _trim(self, start: int) -> None:
-        """On resume, drop history rows past the checkpoint (they will be produced again)."""
-        rows = []
-        if self.history.is_file():
-            with open(self.history, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start]
-        with atomic_output(self.history) as tmp:
-            with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=self.FIELDS)
-                w.writeheader()
-                w.writerows(rows)
-
-    def info(self, message: str) -> None:
-        self.logger.info(message)
-        if self.bar.disable is False:
-            self.bar.write(message, file=sys.stderr)
-
-    def row(self, **values) -> None:
-        if self.history is not None:
-            with open(self.history, "a", newline="") as f:
-                csv.DictWriter(f, fieldnames=self.FIELDS).writerow({k: values.get(k, "") for k in self.FIELDS})
-
-    def close(self) -> None:
-        self.bar.close()
-        for h in self.handlers:
-            self.logger.removeHandler(h)
-            h.close()
-
+__all__ = ["MODES", "RunSpec", "RunResult", "Interrupted", "train_foundation", "finetune", "train_individual",
+           "resume_run", "run_training", "build_twin", "session_key", "compute_loss", "discover_stores",
+           "session_infos", "set_statistics", "make_optimizer", "check_run_folder", "compile_twin", "step_mode"]
 
 # -- the loop -----------------------------------------------------------------------------------
 
 
-def _datasets(spec: RunSpec, stores: list[Path], device: torch.device, mixed: bool = False):
-    cfg = spec.config
-    mode = "device" if mixed else cfg.preload  # mixed steps read each store once, onto the device
-    if mode == "auto":
-        size_gb = store_bytes(stores) / 2**30
-        if device.type == "cuda" and size_gb <= cfg.preload_gb:
-            mode = "device"
-        elif size_gb <= cfg.preload_gb:
-            mode = "cpu"
-        else:
-            mode = "off"
-    if mode == "device" and device.type != "cuda" and not mixed:
-        mode = "cpu"
-    cls = PreloadedClips if mode in ("cpu", "device") and not mixed else ClipDataset
-    train = cls(stores, clip_frames=cfg.clip_frames, tier="train", random_offsets=True, seed=cfg.seed,
-                min_clip_frames=cfg.burn_in + 1)
-    items, minutes = select_minutes(train, cfg.train_minutes)
-    val = None
-    if cfg.validate_every > 0:
-        try:
-            val = ClipDataset(stores, clip_frames=cfg.clip_frames, tier="validation", random_offsets=False, seed=cfg.seed,
-                              min_clip_frames=cfg.burn_in + 1)
-        except InputError:
-            val = None  # no validation trials long enough: validation is skipped
-    return train, items, minutes, val, mode
-
-
-@torch.no_grad()
-def _validate(twin: Twin, val: ClipDataset, keys: list[str], cfg: TrainConfig, device: torch.device,
-              amp: bool) -> tuple[float, float]:
-    """Mean validation loss and the median per-neuron correlation over validation clips."""
-    was = twin.training
-    twin.eval()
-    plan = BatchPlan(val, cfg.batch_size, cfg.seed, shuffle=False)
-    n = plan.batches_per_epoch if cfg.validation_batches == 0 else min(cfg.validation_batches, plan.batches_per_epoch)
-    loader = LoaderSource(val, StepSampler(plan, 0, n), device, workers=0)
-    losses, pred, resp = [], {}, {}
-    try:
-        for batch in loader:
-            s = int(batch["session"][0])
-            key = keys[s]
-            frames = fit_frames(batch["frames"], twin.config.frame_shape)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                rates = twin(frames, batch["running_speed"], batch["pupil_diameter"], batch["pupil_center"], session=key)
-            losses.append(float(compute_loss(cfg.loss, rates.float(), batch["responses"], cfg.burn_in)))
-            pred.setdefault(s, []).append(rates[:, cfg.burn_in:].float().flatten(0, 1).cpu().numpy())
-            resp.setdefault(s, []).append(batch["responses"][:, cfg.burn_in:].flatten(0, 1).cpu().numpy())
-    finally:
-        twin.train(was)
-    from .. import metrics
-
-    corr = np.concatenate([metrics.correlation(np.concatenate(pred[s]), np.concatenate(resp[s])) for s in pred])
-    return float(np.mean(losses)), float(np.nanmedian(corr)) if np.isfinite(corr).any() else float("nan")
-
-
-class _Interrupted(Exception):
-    """Raised by the ``interrupt_after`` test hook: the run stops as if killed (no final save)."""
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, state, device: torch.device, out: Path,
-                   graph: bool = False):
-    """The optimiser and learning-rate schedule of a run over ``model``'s trainable parameters,
-    restored from ``state`` (a resumed run) when given. Returns ``(names, params, optimizer,
-    schedule, total_steps, planned)``; shared by every training loop so resuming means one thing.
-    ``graph``: a capturable optimiser with the learning rate as a device tensor (graph steps)."""
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise InputError("nothing to train: every parameter is frozen")
-    opt = build_optimizer(params, cfg, device, graph)
-    if state is not None:
-        if state.param_names != names:
-            raise InputError(f"{out}: the checkpoint's trainable parameters differ from this run's (not resumable)")
-        lrs = [g["lr"] for g in opt.param_groups]
-        opt.load_state_dict(state.optimizer_state_dict(device))
-        for g, lr in zip(opt.param_groups, lrs):
-            if torch.is_tensor(lr):  # keep the device tensor the graph reads; the schedule sets its value
-                g["lr"] = lr
-        state.restore_rng()
-    total = int(state.training.get("total_steps", cfg.total_steps)) if state is not None else cfg.total_steps
-    # a budgeted run fits its step count to the wall clock after calibration: not planned up front
-    planned = bool(state.training.get("planned", True)) if state is not None else cfg.budget_minutes <= 0
-    return names, params, opt, Schedule(cfg.schedule, cfg.lr, total), total, planned
-
-
 def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-                 evaluate: bool = True, interrupt_after: int | None = None, max_minutes: float | None = None) -> RunResult:
+                 evaluate: bool = True, interrupt_after: int | None = None, max_minutes: float | None = None,
+                 objective: Prediction | None = None) -> RunResult:
     """Run (or resume) ``spec`` into the folder ``out`` (see the module docstring).
+
+    ``objective``: what the run optimises (:mod:`twinlab.train.objective`); by default the
+    twin's prediction loss, for the modes ``foundation``, ``transfer`` and ``individual``.
 
     ``interrupt_after``: stop abruptly once that many steps are done, as a kill would (tests).
     ``max_minutes`` overrides the config's wall-clock budget for this invocation.
@@ -408,39 +95,36 @@ def run_training(spec: RunSpec, out: str | os.PathLike, *, resume: bool = False,
     are written after it, so ``--resume`` continues from the last good checkpoint.
     """
     with claim(out):
-        return _run_claimed(spec, Path(out), resume=resume, progress=progress, evaluate=evaluate,
-                            interrupt_after=interrupt_after, max_minutes=max_minutes)
+        return _run_claimed(spec, Path(out), objective or Prediction(), resume=resume, progress=progress,
+                            evaluate=evaluate, interrupt_after=interrupt_after, max_minutes=max_minutes)
 
 
-def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, evaluate: bool,
+def _run_claimed(spec: RunSpec, out: Path, objective: Prediction, *, resume: bool, progress: bool, evaluate: bool,
                  interrupt_after: int | None, max_minutes: float | None) -> RunResult:
     cfg = spec.config
     if max_minutes is not None and not max_minutes >= 0:
         raise InputError(f"--max-minutes must be non-negative, got {max_minutes}")
-    if spec.mode not in MODES:
-        raise InputError(f"training mode must be one of {MODES}, got {spec.mode!r}")
+    if spec.mode not in objective.modes:
+        raise InputError(f"training mode must be one of {objective.modes}, got {spec.mode!r}")
     check_run_folder(out, resume)
     stores = discover_stores(spec.stores)
-    infos = _session_infos(stores)
-    if spec.mode == "individual" and len(stores) != 1:
-        raise InputError(f"an individual twin is trained on one session: give exactly one store, got {len(stores)}")
-    if spec.mode == "transfer":
-        if not spec.core:
-            raise InputError("transfer needs a trained checkpoint (--core)")
-        read_header(spec.core)  # a missing or foreign file fails here, before anything is written
-    else:
-        config_from_dict(spec.model, where="model config")
+    infos = session_infos(stores)
+    objective.check(spec, stores)
 
     state = read_state(out / "state.safetensors") if resume else None
     _, world, local_rank = env_world()
     device = pick_device(cfg.device, local_rank)
-    amp = _switch(cfg.amp, device)
-    use_compile = _switch(cfg.compile, device)
-    mode = step_mode(cfg, device, world)
+    amp = switch_on(cfg.amp, device)
+    use_compile = switch_on(cfg.compile, device)
+    if world > 1 and not objective.multi_process:
+        raise InputError(f"a {spec.mode} run trains on one process, got {world}")
+    mode = step_mode(cfg, device, world) if objective.mixed_steps else "eager"
     if mode != "eager" and cfg.accumulate != 1:
         raise InputError(f"step = {mode!r} grows the batch instead of accumulating: set accumulate = 1 "
                          f"(and batch_size = clips per session per step), got accumulate = {cfg.accumulate}")
-    train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device, mixed=mode != "eager")
+    validation = objective.validates
+    train_ds, items, minutes_used, val_ds, preload = run_datasets(cfg, stores, device, mixed=mode != "eager",
+                                                                  validation=validation)
     short = [s for s in range(len(stores)) if train_ds.clip_length(s) != cfg.clip_frames]
     if mode != "eager" and short:
         # mixed steps run every session's clips through the core together: one clip length
@@ -448,7 +132,7 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
             raise InputError(f"step = {cfg.step!r} needs clips of {cfg.clip_frames} frames in every session; "
                              f"{stores[short[0]]} has only shorter trials (use step = \"eager\")")
         mode = "eager"
-        train_ds, items, minutes_used, val_ds, preload = _datasets(spec, stores, device)
+        train_ds, items, minutes_used, val_ds, preload = run_datasets(cfg, stores, device, validation=validation)
     if mode == "eager":
         plan = BatchPlan(train_ds, cfg.batch_size, cfg.seed, items=items)
     else:
@@ -457,7 +141,7 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
 
     if state is not None:
-        twin = state.twin(device)
+        twin = objective.restore(state, device)
         if list(twin.sessions) != [i.key for i in infos]:
             raise InputError(f"{out}: its checkpoint holds sessions {list(twin.sessions)}, the run's stores "
                              f"{[i.key for i in infos]}")
@@ -470,12 +154,10 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
             raise InputError(f"{out} was trained on {was.get('world_size')} process(es) x {was.get('accumulate')} "
                              f"micro-batches per step; resume it with the same product (now {world} x {cfg.accumulate})")
     else:
-        twin = build_twin(spec, infos)
-        for s, info in enumerate(infos):
-            set_statistics(twin, info.key, train_ds.statistics(s), train_ds.response_scale(s).numpy())
+        twin = objective.build(spec, infos, train_ds)
         twin.to(device)
         start = 0
-    if _switch(cfg.channels_last, device):
+    if switch_on(cfg.channels_last, device):
         twin.set_memory_format(True)  # before the optimiser: its state buffers take the same layout
     names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out, graph=mode == "graph")
 
@@ -491,9 +173,9 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
                 spec_json.update(stores=[str(p.resolve()) for p in stores],
                                  core=str(Path(spec.core).resolve()) if spec.core else None,
                                  model=twin.config.to_dict())
-                _write_json(out / "run.json", spec_json)
+                write_json(out / "run.json", spec_json)
         barrier(dist)
-        log = _RunLog(out if dist.is_main else None, total, start, progress and dist.is_main)
+        log = RunLog(out if dist.is_main else None, total, start, progress and dist.is_main, objective.fields)
         n_train = sum(p.numel() for p in params)
         log.info(f"{'resuming' if resume else 'starting'} {spec.mode} run at step {start}/{total}: "
                  f"{len(stores)} session(s), {len(items)} train clips ({', '.join(f'{m:.1f}' for m in minutes_used)} min), "
@@ -503,6 +185,7 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
             compile_twin(twin, log.info)
         model = wrap_model(twin, dist, device)
         twin.train()
+        objective.start(twin)
 
         if mode == "eager":
             sampler = StepSampler(plan, start, total, world=dist.world_size, rank=dist.rank, accumulate=cfg.accumulate)
@@ -512,13 +195,14 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
                 workers = cfg.workers if cfg.workers >= 0 else (min(8, max(1, (os.cpu_count() or 2) // dist.world_size - 1))
                                                                 if device.type == "cuda" else 0)
                 source = LoaderSource(train_ds, sampler, device, workers=workers)
-            stepper = MicroBatchStep(model, twin, opt, params, cfg, source, sampler, device, amp, dist.distributed)
+            stepper = MicroBatchStep(model, twin, opt, params, cfg, source, sampler, device, amp, dist.distributed,
+                                     objective)
         else:
             data = DeviceSessions(train_ds, list(twin.sessions), twin.config.frame_shape, device)
             log.info(f"data on {device}: {data.nbytes() / 2**30:.2f} GiB (frames as uint8), "
                      f"{cfg.batch_size} clips x {len(stores)} session(s) per step")
             stepper = mixed_step(twin, opt, params, cfg, data, plan, device, amp, mode == "graph", use_compile, log.info)
-        result = _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device,
+        result = _loop(spec, objective, out, twin, opt, sched, names, stepper, val_ds, log, dist, device,
                        amp, start, minutes_used, interrupt_after,
                        cfg.max_minutes if max_minutes is None else max_minutes, plan, planned)
         result.summary["ranks_identical"] = ranks_agree(twin, dist)
@@ -526,8 +210,8 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
             if not result.summary["ranks_identical"]:
                 log.info("warning: the processes ended with different weights")
             if evaluate:
-                _final_evaluation(spec, out, twin, stores, device, amp, log, result)
-            _write_json(out / "summary.json", _plain(result.summary))
+                _final_evaluation(twin, stores, out, device, amp, log, result)
+            write_json(out / "summary.json", plain(result.summary))
         barrier(dist)
         return result
     finally:
@@ -539,7 +223,7 @@ def _run_claimed(spec: RunSpec, out: Path, *, resume: bool, progress: bool, eval
 def mixed_step(twin, opt, params, cfg, data, plan, device, amp, graph: bool, compiled: bool, log) -> MixedStep:
     """The mixed-session step; a compiler failure during its warm-up is reported and the twin
     runs eagerly instead (captured all the same)."""
-    import torch._dynamo
+    import torch._dynamo  # deferred: importing dynamo costs seconds, and only compiled runs get here
 
     try:
         return MixedStep(twin, opt, params, cfg, data, plan, device, amp, graph, log=log)
@@ -553,7 +237,7 @@ def mixed_step(twin, opt, params, cfg, data, plan, device, amp, graph: bool, com
         return MixedStep(twin, opt, params, cfg, data, plan, device, amp, graph, log=log)
 
 
-def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device, amp, start,
+def _loop(spec, objective, out, twin, opt, sched, names, stepper, val_ds, log, dist, device, amp, start,
           minutes_used, interrupt_after, max_minutes, plan, planned) -> RunResult:
     cfg = spec.config
     keys = list(twin.sessions)
@@ -577,7 +261,8 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
                    "accumulate": cfg.accumulate}
         return {"step": step_done, "epoch": step_done // cfg.iterations, "total_steps": total, "mode": spec.mode,
                 "schedule": sched.state_dict(), "sampler": sampler, "step_kind": stepper.mode if mixed else "eager",
-                "config": cfg.to_dict(), "minutes_used": minutes_used, "planned": planned}
+                "config": cfg.to_dict(), "minutes_used": minutes_used, "planned": planned,
+                **objective.state_extra(spec)}
 
     def checkpoint(step_done: int) -> None:
         guard.check()  # never save weights that a non-finite step has touched
@@ -605,13 +290,20 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
         lr = float(opt.param_groups[0]["lr"])
         data_wait = (stepper.data_seconds - w["data"]) / dt
         epoch = (step_done - 1) // cfg.iterations
-        msg = (f"step {step_done}/{total} epoch {epoch + 1}/{math.ceil(total / cfg.iterations)} loss {last_loss:.5f} lr {lr:.4g} "
-               f"{rate:.1f} clips/s data wait {data_wait:.1%}" + (f" GPU wait {gpu_wait:.1%}" if cuda else ""))
+        parts = {}
+        if objective.fields:
+            parts = dict(zip(objective.fields, (stepper.parts / w["n"]).tolist()))
+            stepper.parts.zero_()
+        shown = ", ".join(f"{k.replace('_', ' ')} {v:.5f}" for k, v in parts.items())
+        shown = f" ({shown})" if shown else ""
+        msg = (f"step {step_done}/{total} epoch {epoch + 1}/{math.ceil(total / cfg.iterations)} loss {last_loss:.5f}"
+               f"{shown} lr {lr:.4g} {rate:.1f} clips/s data wait {data_wait:.1%}"
+               + (f" GPU wait {gpu_wait:.1%}" if cuda else ""))
         log.info(msg)
         log.bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}")
         if dist.is_main:
             log.row(step=step_done, epoch=epoch + 1, kind="train", loss=last_loss, lr=lr, clips_per_s=rate,
-                    gpu_wait=gpu_wait, data_wait=data_wait, seconds=time.perf_counter() - t_run)
+                    gpu_wait=gpu_wait, data_wait=data_wait, seconds=time.perf_counter() - t_run, **parts)
         w.update(t=time.perf_counter(), steps=0, clips=0, data=stepper.data_seconds,
                  loss=torch.zeros((), device=device), n=0, events=[])
 
@@ -662,7 +354,7 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
             window["clips"] += clips_per_step
             log.bar.update(1)
             if interrupt_after is not None and step >= interrupt_after:
-                raise _Interrupted(step)
+                raise Interrupted(step)
             end_of_epoch = step % cfg.iterations == 0
             if (cfg.log_every and step % cfg.log_every == 0) or end_of_epoch or step == total:
                 flush(step)
@@ -670,7 +362,7 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
                 checkpoint(step)
             if end_of_epoch and val_ds is not None and cfg.validate_every and (step // cfg.iterations) % cfg.validate_every == 0:
                 if dist.is_main:
-                    vl, vc = _validate(twin, val_ds, keys, cfg, device, amp)
+                    vl, vc = validate(twin, val_ds, keys, cfg, device, amp)
                     log.info(f"epoch {step // cfg.iterations}: validation loss {vl:.5f}, median correlation {vc:.3f}")
                     log.row(step=step, epoch=step // cfg.iterations, kind="validation", val_loss=vl, val_correlation=vc,
                             seconds=time.perf_counter() - t_run)
@@ -680,8 +372,6 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
                 log.info(f"stopping at step {step}/{total}: the {max_minutes:g}-minute budget is spent")
                 stopped_early = True
                 break
-    except _Interrupted:
-        raise
     finally:
         stepper.close()
     flush(step)
@@ -691,11 +381,11 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
                "train_seconds": seconds, "clips_per_s": (step - start) * clips_per_step / seconds if seconds > 0 else None,
                "final_loss": last_loss, "minutes_used": dict(zip(twin.sessions, minutes_used)),
                "world_size": dist.world_size, "device": str(device), "amp": "bf16" if amp else "off",
-               "sessions": list(twin.sessions), "core": spec.core}
+               "sessions": list(twin.sessions), "core": spec.core, **objective.summary_extra(twin)}
     if dist.is_main:
         extra = {"kind": spec.mode, "steps": step, "total_steps": total, "train_seconds": round(seconds, 3),
-                 "minutes_used": summary["minutes_used"], "core": spec.core, "train_config": cfg.to_dict(),
-                 "final_loss": last_loss if math.isfinite(last_loss) else None}
+                 "minutes_used": summary["minutes_used"], **objective.checkpoint_extra(spec),
+                 "train_config": cfg.to_dict(), "final_loss": last_loss if math.isfinite(last_loss) else None}
         save_checkpoint(twin, out / "model.safetensors", extra=extra)
         if spec.mode == "foundation":
             core = Twin(twin.config, [], seed=twin.seed)
@@ -706,9 +396,9 @@ def _loop(spec, out, twin, opt, sched, names, stepper, val_ds, log, dist, device
     return RunResult(out, step, total, stopped_early, seconds, summary)
 
 
-def _final_evaluation(spec, out, twin, stores, device, amp, log, result: RunResult) -> None:
-    from .evaluate import evaluate, summarize, write_evaluation
-
+def _final_evaluation(twin: Twin, stores: list[Path], out: Path, device, amp: bool, log: RunLog,
+                      result: RunResult) -> None:
+    """Test-tier scores of every store that has test trials, into ``out`` and the run's summary."""
     summary = dict(result.summary)
     tested = []
     for p in stores:
@@ -718,7 +408,7 @@ def _final_evaluation(spec, out, twin, stores, device, amp, log, result: RunResu
         if has_test:
             tested.append(p)
     if tested:
-        scores = evaluate(twin, tested, device=device, amp=amp)
+        scores = evaluate_twin(twin, tested, device=device, amp=amp)
         write_evaluation(scores, out)
         table = summarize(scores)
         summary["evaluation"] = table.to_dict(orient="records")
@@ -728,18 +418,6 @@ def _final_evaluation(spec, out, twin, stores, device, amp, log, result: RunResu
     else:
         log.info("no test trials in the stores: no evaluation")
     result.summary = summary
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        return float(v) if math.isfinite(float(v)) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 # -- the public entry points --------------------------------------------------------------------

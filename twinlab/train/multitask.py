@@ -23,17 +23,18 @@ scored: the Poisson loss over masked activity frames, the mean squared error of 
 behaviour over masked behaviour frames of the channels the session recorded, weighted by
 ``behavior_weight``; the first ``burn_in`` frames of every clip are never scored.
 
-One process (no DistributedDataParallel); resumable like the other runs: on the CPU a run
-killed and resumed ends with bit-identical weights.
+What differs from the twin's training is only the objective (:class:`MultiTask`, plugged
+into :func:`twinlab.train.loop.run_training`): data order, optimiser, schedule, budget,
+checkpoints, logging and evaluation are the loop's. One process (no
+DistributedDataParallel), eager steps, no validation pass; resumable like the other runs: on
+the CPU a run killed and resumed ends with bit-identical weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,20 +44,14 @@ import torch
 
 from ..errors import InputError
 from ..model import SessionInfo, TwinConfig, config_from_dict, resolve_config
-from ..model.checkpoint import save_checkpoint
 from ..model.multitask import MultiTaskConfig, MultiTaskTwin
 from ..settings import build_dataclass
-from .batches import BatchPlan, DeviceSource, LoaderSource, StepSampler, fit_frames
-from .config import TrainConfig, train_config_from_dict
-from .distributed import pick_device
-from .loop import (RunResult, RunSpec, compile_twin, _datasets, _final_evaluation, _plain, _RunLog,
-                   _session_infos, _switch, _write_json, check_run_folder, discover_stores,
-                   make_optimizer, set_statistics)
-from .step import adaptive_clip_, batch_seed
-from .schedule import Schedule
-from .state import read_state, save_state
+from .config import TrainConfig
+from .loop import run_training
+from .objective import Prediction, set_statistics
+from .prepare import RunResult, RunSpec, check_run_folder
 
-__all__ = ["MaskingConfig", "sample_masks", "multitask_loss", "behavior_recorded", "train_multitask",
+__all__ = ["MaskingConfig", "MultiTask", "sample_masks", "multitask_loss", "behavior_recorded", "train_multitask",
            "resume_multitask", "build_multitask"]
 
 MODE = "multitask"
@@ -169,14 +164,77 @@ def build_multitask(model: dict, tasks: dict, infos: list[SessionInfo], seed: in
                          tasks=MultiTaskConfig.from_dict(tasks, "multitask config"))
 
 
+class MultiTask(Prediction):
+    """The multi-task objective (see the module docstring) for :func:`twinlab.train.loop.run_training`."""
+
+    modes = (MODE,)
+    fields = ("neural_loss", "behavior_loss")
+    mixed_steps = False  # masks and behaviour targets differ per clip: the per-session micro-batch step
+    multi_process = False
+    validates = False  # the loop's validation pass scores prediction only
+
+    def __init__(self, masking: MaskingConfig):
+        super().__init__()
+        self.masking = masking
+        self.has_behavior: dict[str, bool] = {}
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec, where: str) -> "MultiTask":
+        """The objective of a run.json, its ``tasks`` and ``masking`` checked (one line naming ``where``)."""
+        try:
+            masking = MaskingConfig.from_dict(spec.extra["masking"], f"{where} [masking]")
+            MultiTaskConfig.from_dict(spec.extra["tasks"], f"{where} [tasks]")
+        except KeyError as e:
+            raise InputError(f"{where}: missing field {e}") from None
+        return cls(masking)
+
+    def check(self, spec: RunSpec, stores) -> None:
+        config_from_dict(spec.model, where="model config")
+
+    def build(self, spec: RunSpec, infos: list[SessionInfo], train) -> MultiTaskTwin:
+        twin = build_multitask(spec.model, spec.extra["tasks"], infos, spec.config.seed)
+        for s, info in enumerate(infos):
+            stats = train.statistics(s)
+            set_statistics(twin, info.key, stats, train.response_scale(s).numpy())
+            twin.set_statistics(info.key, behavior_recorded=behavior_recorded(stats))
+        return twin
+
+    def restore(self, state, device: torch.device) -> MultiTaskTwin:
+        twin = build_multitask(json.loads(state.meta["config"]), state.training["tasks"],
+                               [SessionInfo.from_dict(d) for d in json.loads(state.meta["sessions"])], state.seed)
+        twin.load_state_dict({k[len("model."):]: v for k, v in state.tensors.items() if k.startswith("model.")})
+        return twin.to(device)
+
+    def start(self, twin: MultiTaskTwin) -> None:
+        self.has_behavior = {k: bool(twin.recorded[k].recorded.sum() > 0) for k in twin.sessions}
+
+    def loss(self, model, twin: MultiTaskTwin, key: str, frames: torch.Tensor, batch: dict, *, seed: int, cfg,
+             device: torch.device, amp: bool):
+        b, t = frames.shape[:2]
+        gen = torch.Generator().manual_seed(seed ^ 0x5A5A)  # the masks' own stream: the twin's draws stay as seeded
+        masks = {k: v.to(device) for k, v in
+                 sample_masks(self.masking, b, t, cfg.burn_in, gen, self.has_behavior[key]).items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            o = twin.forward_tasks(session=key, frames=frames, running_speed=batch["running_speed"],
+                                   pupil_diameter=batch["pupil_diameter"], pupil_center=batch["pupil_center"],
+                                   activity=batch["responses"], visible=masks)
+        loss, neural, behavior = multitask_loss(twin, key, o, batch, masks, cfg.burn_in, self.masking.behavior_weight)
+        return loss, (neural, behavior)
+
+    def state_extra(self, spec: RunSpec) -> dict:
+        return {"tasks": spec.extra["tasks"], "masking": spec.extra["masking"]}
+
+    def checkpoint_extra(self, spec: RunSpec) -> dict:
+        return {"masking": spec.extra["masking"]}
+
+    def summary_extra(self, twin: MultiTaskTwin) -> dict:
+        return {"behavior_recorded": {k: twin.behavior_recorded(k) for k in twin.sessions}}
+
+
 def _model_dict(config: TrainConfig, model: TwinConfig | str | None, overrides: Sequence[str]) -> dict:
     if isinstance(model, TwinConfig):
         return model.to_dict()
     return resolve_config(model or config.model, overrides).to_dict()
-
-
-class _Log(_RunLog):
-    FIELDS = _RunLog.FIELDS + ("neural_loss", "behavior_loss")
 
 
 def train_multitask(stores: Sequence[str | os.PathLike], out: str | os.PathLike, config: TrainConfig | None = None, *,
@@ -189,11 +247,11 @@ def train_multitask(stores: Sequence[str | os.PathLike], out: str | os.PathLike,
     ``interrupt_after``: stop abruptly after that many steps, as a kill would (tests).
     """
     config = config or TrainConfig()
-    spec = {"mode": MODE, "stores": [str(s) for s in stores], "config": config.to_dict(),
-            "model": _model_dict(config, model, model_overrides),
-            "tasks": (tasks or MultiTaskConfig()).to_dict(), "masking": (masking or MaskingConfig()).to_dict()}
-    return _run(spec, Path(out), resume=False, progress=progress, evaluate=evaluate, max_minutes=max_minutes,
-                interrupt_after=interrupt_after)
+    masking = masking or MaskingConfig()
+    spec = RunSpec(MODE, [str(s) for s in stores], config, _model_dict(config, model, model_overrides),
+                   extra={"tasks": (tasks or MultiTaskConfig()).to_dict(), "masking": masking.to_dict()})
+    return run_training(spec, out, progress=progress, evaluate=evaluate, max_minutes=max_minutes,
+                        interrupt_after=interrupt_after, objective=MultiTask(masking))
 
 
 def resume_multitask(out: str | os.PathLike, *, progress: bool = True, evaluate: bool = True,
@@ -201,185 +259,13 @@ def resume_multitask(out: str | os.PathLike, *, progress: bool = True, evaluate:
     """Continue the multi-task run in folder ``out`` from its last checkpoint."""
     out = Path(out)
     check_run_folder(out, resume=True)
-    try:
-        spec = json.loads((out / "run.json").read_text())
-    except ValueError as e:
-        raise InputError(f"{out / 'run.json'} is not JSON ({e})") from None
-    if spec.get("mode") != MODE:
-        raise InputError(f"{out} holds a {spec.get('mode')!r} run, not a multi-task one (resume it with its own command)")
-    return _run(spec, out, resume=True, progress=progress, evaluate=evaluate, max_minutes=max_minutes,
-                interrupt_after=interrupt_after)
-
-
-class _Interrupted(Exception):
-    pass
-
-
-def _run(spec: dict, out: Path, *, resume: bool, progress: bool, evaluate: bool, max_minutes: float | None,
-         interrupt_after: int | None) -> RunResult:
     where = str(out / "run.json")
     try:
-        cfg = train_config_from_dict(spec["config"], where)
-        masking = MaskingConfig.from_dict(spec["masking"], f"{where} [masking]")
-        MultiTaskConfig.from_dict(spec["tasks"], f"{where} [tasks]")
-        config_from_dict(spec["model"], where=f"{where} [model]")
-        stores = discover_stores(spec["stores"])
-    except KeyError as e:
-        raise InputError(f"{where}: missing field {e}") from None
-    check_run_folder(out, resume)
-    infos = _session_infos(stores)
-    device = pick_device(cfg.device)
-    amp = _switch(cfg.amp, device)
-    state = read_state(out / "state.safetensors") if resume else None
-    train_ds, items, minutes_used, _, preload = _datasets(RunSpec(MODE, [], dataclasses.replace(cfg, validate_every=0)),
-                                                         stores, device)
-    plan = BatchPlan(train_ds, cfg.batch_size, cfg.seed, items=items)
-    recorded = [behavior_recorded(train_ds.statistics(s)) for s in range(len(infos))]
-    if state is not None:
-        twin = build_multitask(json.loads(state.meta["config"]), state.training["tasks"],
-                               [SessionInfo.from_dict(d) for d in json.loads(state.meta["sessions"])], state.seed)
-        twin.load_state_dict({k[len("model."):]: v for k, v in state.tensors.items() if k.startswith("model.")})
-        if list(twin.sessions) != [i.key for i in infos]:
-            raise InputError(f"{out}: its checkpoint holds sessions {list(twin.sessions)}, the run's stores "
-                             f"{[i.key for i in infos]}")
-        start = state.step
-    else:
-        twin = build_multitask(spec["model"], spec["tasks"], infos, cfg.seed)
-        for s, info in enumerate(infos):
-            set_statistics(twin, info.key, train_ds.statistics(s), train_ds.response_scale(s).numpy())
-            twin.set_statistics(info.key, behavior_recorded=recorded[s])
-        start = 0
-    twin.to(device)
-    names, params, opt, sched, total, planned = make_optimizer(twin, cfg, state, device, out)
-
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        _write_json(out / "run.json", {**spec, "stores": [str(p.resolve()) for p in stores]})
-    log = _Log(out, total, start, progress)
-    try:
-        log.info(f"{'resuming' if resume else 'starting'} multitask run at step {start}/{total}: {len(stores)} session(s), "
-                 f"{len(items)} train clips ({', '.join(f'{m:.1f}' for m in minutes_used)} min), "
-                 f"{sum(p.numel() for p in params)} trainable parameters, device {device}, "
-                 f"amp {'bf16' if amp else 'off'}, data {preload}")
-        if _switch(cfg.compile, device):
-            compile_twin(twin, log.info)
-        sampler = StepSampler(plan, start, total, accumulate=cfg.accumulate)
-        source = DeviceSource(train_ds, sampler, device) if preload == "device" else \
-            LoaderSource(train_ds, sampler, device, workers=max(cfg.workers, 0))
-        result = _loop(spec, out, twin, opt, sched, params, names, source, sampler, plan, masking, log, device, amp,
-                       start, minutes_used, cfg.max_minutes if max_minutes is None else max_minutes, planned,
-                       interrupt_after)
-        if evaluate:
-            _final_evaluation(None, out, twin, stores, device, amp, log, result)
-        _write_json(out / "summary.json", _plain(result.summary))
-        return result
-    finally:
-        log.close()
-
-
-def _loop(spec, out, twin, opt, sched, params, names, source, sampler, plan, masking, log, device, amp, start,
-          minutes_used, max_minutes, planned, interrupt_after) -> RunResult:
-    cfg = train_config_from_dict(spec["config"], "run")
-    keys = list(twin.sessions)
-    has_beh = {k: bool(twin.recorded[k].recorded.sum() > 0) for k in keys}
-    total = sched.total
-    t_run = time.perf_counter()
-    deadline = t_run + 60.0 * max_minutes if max_minutes and max_minutes > 0 else None
-    win = {"t": t_run, "clips": 0, "n": 0, "loss": 0.0, "neural": 0.0, "behavior": 0.0}
-    step, t_calib, stopped_early, last = start, t_run, False, float("nan")
-    it = iter(source)
-
-    def training_state(done: int) -> dict:
-        return {"step": done, "epoch": done // cfg.iterations, "total_steps": total, "mode": MODE,
-                "schedule": sched.state_dict(), "sampler": {**plan.state_dict(), "next_step": done, "world_size": 1,
-                                                            "accumulate": cfg.accumulate},
-                "config": cfg.to_dict(), "tasks": spec["tasks"], "masking": spec["masking"],
-                "minutes_used": minutes_used, "planned": planned}
-
-    def flush(done: int) -> None:
-        nonlocal last
-        if not win["n"]:
-            return
-        dt = max(time.perf_counter() - win["t"], 1e-9)
-        last = win["loss"] / win["n"]
-        nl, bl = win["neural"] / win["n"], win["behavior"] / win["n"]
-        lr = opt.param_groups[0]["lr"]
-        log.info(f"step {done}/{total} loss {last:.5f} (neural {nl:.5f}, behaviour {bl:.5f}) lr {lr:.4g} "
-                 f"{win['clips'] / dt:.1f} clips/s")
-        log.bar.set_postfix(loss=f"{last:.4f}", lr=f"{lr:.3g}")
-        log.row(step=done, epoch=(done - 1) // cfg.iterations + 1, kind="train", loss=last, lr=lr,
-                clips_per_s=win["clips"] / dt, seconds=time.perf_counter() - t_run, neural_loss=nl, behavior_loss=bl)
-        win.update(t=time.perf_counter(), clips=0, n=0, loss=0.0, neural=0.0, behavior=0.0)
-
-    try:
-        while step < total:
-            for g in opt.param_groups:
-                g["lr"] = sched(step)
-            opt.zero_grad(set_to_none=True)
-            for m in range(cfg.accumulate):
-                batch = next(it)
-                seed = batch_seed(cfg.seed, sampler.global_index(step, m))
-                torch.manual_seed(seed)
-                key = keys[int(batch["session"][0])]
-                frames = fit_frames(batch["frames"], twin.config.frame_shape)
-                b, t = frames.shape[:2]
-                gen = torch.Generator().manual_seed(seed ^ 0x5A5A)
-                masks = {k: v.to(device) for k, v in sample_masks(masking, b, t, cfg.burn_in, gen, has_beh[key]).items()}
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    o = twin.forward_tasks(session=key, frames=frames, running_speed=batch["running_speed"],
-                                           pupil_diameter=batch["pupil_diameter"], pupil_center=batch["pupil_center"],
-                                           activity=batch["responses"], visible=masks)
-                loss, neural, behavior = multitask_loss(twin, key, o, batch, masks, cfg.burn_in, masking.behavior_weight)
-                (loss / cfg.accumulate).backward()
-                win["loss"] += float(loss.detach())
-                win["neural"] += float(neural.detach())
-                win["behavior"] += float(behavior.detach())
-                win["n"] += 1
-            if cfg.clip_mode == "agc":
-                adaptive_clip_(params, cfg.clip_value)
-            elif cfg.clip_mode == "norm":
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_value)
-            opt.step()
-            step += 1
-            win["clips"] += cfg.batch_size * cfg.accumulate
-            log.bar.update(1)
-            if step == start + 5:
-                t_calib = time.perf_counter()  # the first steps hold start-up and compilation
-            if not planned and step == start + max(cfg.calibration_steps, 7):
-                now = time.perf_counter()
-                rate = (step - start - 5) / max(now - t_calib, 1e-9)
-                left = 60.0 * cfg.budget_minutes - (now - t_run)
-                fit = min(total, step + max(1, int(0.95 * rate * left)))
-                if fit < total:
-                    log.info(f"budget {cfg.budget_minutes:g} min at {rate:.1f} steps/s: {fit} of {total} steps")
-                    total = fit
-                    sched = Schedule(cfg.schedule, cfg.lr, total)
-                    log.bar.total = total
-                planned = True
-            if interrupt_after is not None and step >= interrupt_after:
-                raise _Interrupted(step)
-            if (cfg.log_every and step % cfg.log_every == 0) or step == total:
-                flush(step)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                save_state(out / "state.safetensors", twin, opt, training_state(step), names)
-            if deadline is not None and step < total and time.perf_counter() > deadline:
-                flush(step)
-                log.info(f"stopping at step {step}/{total}: the {max_minutes:g}-minute budget is spent")
-                stopped_early = True
-                break
-    finally:
-        it = None
-    flush(step)
-    save_state(out / "state.safetensors", twin, opt, training_state(step), names)
-    seconds = time.perf_counter() - t_run
-    summary = {"mode": MODE, "steps": step, "total_steps": total, "stopped_early": stopped_early,
-               "train_seconds": seconds, "final_loss": last, "minutes_used": dict(zip(keys, minutes_used)),
-               "device": str(device), "amp": "bf16" if amp else "off", "sessions": keys,
-               "behavior_recorded": {k: twin.behavior_recorded(k) for k in keys}}
-    extra = {"kind": MODE, "steps": step, "total_steps": total, "train_seconds": round(seconds, 3),
-             "minutes_used": summary["minutes_used"], "train_config": cfg.to_dict(), "masking": spec["masking"],
-             "final_loss": last if math.isfinite(last) else None}
-    save_checkpoint(twin, out / "model.safetensors", extra=extra)
-    log.info(f"done: {step} steps in {seconds:.1f} s; wrote {out / 'model.safetensors'}")
-    return RunResult(out, step, total, stopped_early, seconds, summary)
-
+        d = json.loads((out / "run.json").read_text())
+    except ValueError as e:
+        raise InputError(f"{where} is not JSON ({e})") from None
+    if d.get("mode") != MODE:
+        raise InputError(f"{out} holds a {d.get('mode')!r} run, not a multi-task one (resume it with its own command)")
+    spec = RunSpec.from_dict(d, where)
+    return run_training(spec, out, resume=True, progress=progress, evaluate=evaluate, max_minutes=max_minutes,
+                        interrupt_after=interrupt_after, objective=MultiTask.from_spec(spec, where))

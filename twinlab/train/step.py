@@ -6,8 +6,10 @@ mean loss as a device scalar (read it only when the loop logs: reading waits for
 
 * :class:`MicroBatchStep` (``step = "eager"``): the paper's way; ``accumulate`` micro-batches
   from the data source, each from one session (frames ``[B, T, H, W]``, responses
-  ``[B, T, N]``), one forward + backward each, every random draw of a micro-batch seeded
-  from ``(seed, global batch number)``. Works on any device and with several processes.
+  ``[B, T, N]``), one forward + backward each through the run's objective
+  (:mod:`twinlab.train.objective`: prediction, or multi-task masking), every random draw of
+  a micro-batch seeded from ``(seed, global batch number)``. Works on any device and with
+  several processes.
 * :class:`MixedStep` (``step = "mixed"`` or ``"graph"``): data on the device
   (:mod:`twinlab.train.mixed`), ``batch_size`` clips of every session per step, the shared
   core run once over all of them (:meth:`~twinlab.model.Twin.forward_sessions`), the loss the
@@ -103,15 +105,17 @@ def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig, device: 
 
 class MicroBatchStep:
     """The per-session micro-batch step (see the module docstring). ``data_seconds`` adds up the
-    time spent waiting for batches."""
+    time spent waiting for batches; ``parts`` the objective's loss parts (per-step means)."""
 
     def __init__(self, model: torch.nn.Module, twin: Twin, optimizer, params, cfg: TrainConfig, source, sampler,
-                 device: torch.device, amp: bool, distributed: bool):
+                 device: torch.device, amp: bool, distributed: bool, objective):
         self.model, self.twin, self.opt, self.params, self.cfg = model, twin, optimizer, params, cfg
         self.sampler, self.device, self.amp, self.distributed = sampler, device, amp, distributed
+        self.objective = objective
         self.keys = list(twin.sessions)
         self.it = iter(source)
         self.data_seconds = 0.0
+        self.parts = torch.zeros(len(objective.fields), device=device)  # per-step means, summed; the loop resets it
         self.guard = None  # a twinlab.train.guards.FiniteGuard, set by the loop
 
     def __call__(self, step: int) -> torch.Tensor:
@@ -123,17 +127,18 @@ class MicroBatchStep:
             t0 = time.perf_counter()
             batch = next(self.it)
             self.data_seconds += time.perf_counter() - t0
-            torch.manual_seed(batch_seed(cfg.seed, self.sampler.global_index(step, m)))
+            seed = batch_seed(cfg.seed, self.sampler.global_index(step, m))
+            torch.manual_seed(seed)
             key = self.keys[int(batch["session"][0])]
             frames = fit_frames(batch["frames"], self.twin.config.frame_shape)
             last = m == cfg.accumulate - 1
             sync = self.model.no_sync() if self.distributed and not last else contextlib.nullcontext()
             with sync:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    rates = self.model(frames, batch["running_speed"], batch["pupil_diameter"], batch["pupil_center"],
-                                       session=key)
-                loss = compute_loss(cfg.loss, rates.float(), batch["responses"], cfg.burn_in)
+                loss, parts = self.objective.loss(self.model, self.twin, key, frames, batch, seed=seed, cfg=cfg,
+                                                  device=self.device, amp=self.amp)
                 (loss / cfg.accumulate).backward()
+            if parts:
+                self.parts += torch.stack([p.detach().float() for p in parts]) / cfg.accumulate
             total += loss.detach()
             losses.append(loss.detach())
             keys.append(key)
