@@ -27,7 +27,8 @@ from twinlab.model import Twin, resolve_config  # noqa: E402
 from twinlab.model import readout as readout_mod  # noqa: E402
 from twinlab.train import resolve_train_config  # noqa: E402
 from twinlab.train.batches import select_minutes  # noqa: E402
-from twinlab.train.loop import _session_infos, compile_twin, set_statistics  # noqa: E402
+from twinlab.train.objective import session_infos, set_statistics  # noqa: E402
+from twinlab.train.prepare import compile_twin  # noqa: E402
 from twinlab.train.mixed import DeviceSessions, MixedPlan  # noqa: E402
 from twinlab.train.step import MixedStep, build_optimizer  # noqa: E402
 
@@ -54,7 +55,7 @@ def build(stores, name, batch, channels_last: bool, compile_: bool, graph: bool)
                                          f"batch_size={batch}", "clip_frames=70", "burn_in=10"])
     ds = ClipDataset(stores, clip_frames=70, tier="train", random_offsets=True)
     items, _ = select_minutes(ds, 0)
-    infos = _session_infos(stores)
+    infos = session_infos(stores)
     twin = Twin(model_cfg, infos, seed=0)
     for s, info in enumerate(infos):
         set_statistics(twin, info.key, ds.statistics(s), ds.response_scale(s).numpy())

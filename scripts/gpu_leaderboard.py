@@ -154,7 +154,7 @@ def variants(args) -> dict:
 
 
 def train_settings(args, budget_min: float) -> list[str]:
-    common = [f"optimizer=adamw", f"lr={args.lr}", "weight_decay=0.0001", "clip_mode=norm", "clip_value=1.0",
+    common = ["optimizer=adamw", f"lr={args.lr}", "weight_decay=0.0001", "clip_mode=norm", "clip_value=1.0",
               "validate_every=0", "checkpoint_every=100000", "compile=off", f"seed={args.seed}"]
     if args.quick:
         return common + ["epochs=1", "iterations=6", "batch_size=2", "clip_frames=12", "burn_in=3", "device=cpu",

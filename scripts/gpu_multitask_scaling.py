@@ -158,7 +158,7 @@ def plan_runs(args, stores: list[Path]) -> list[dict]:
 
 
 def train_settings(args, budget_min: float, minutes: float) -> list[str]:
-    s = [f"epochs=1", f"iterations={args.max_steps}", f"batch_size={args.batch}", f"clip_frames={args.clip}",
+    s = ["epochs=1", f"iterations={args.max_steps}", f"batch_size={args.batch}", f"clip_frames={args.clip}",
          f"burn_in={args.burn_in}", "optimizer=adamw", f"lr={args.lr}", "weight_decay=0.0", "clip_mode=norm",
          "clip_value=1.0", "schedule.restart=false", "schedule.warmup=0.05", f"budget_minutes={budget_min:.3f}",
          "compile=off", "validate_every=0", "checkpoint_every=100000", "log_every=200", f"seed={args.seed}",
