@@ -144,3 +144,39 @@ def test_a_lagged_response_is_trained_and_scored_in_its_window(recording, tmp_pa
     np.testing.assert_allclose(scores["correlation"].values, 1.0, atol=1e-6)
     np.testing.assert_allclose(scores["cc_abs"].values, 1.0, atol=1e-6)
     assert int(scores["n_frames"].values[0]) == int((ds.tier.values == "test").sum())  # one value per presentation
+
+
+def test_the_validation_pass_scores_a_presentation_session_in_its_window(recording, tmp_path):
+    """The loop's validation loss of a lagged-response session is the loss over its response
+    window (frames 6..11 of each 15-frame presentation), not over the frames after burn-in: a
+    twin that is far off outside the window scores as if it were right there."""
+    import torch
+    from torch import nn
+
+    from twinlab.data.images import import_images
+    from twinlab.train import resolve_train_config
+    from twinlab.train.evaluate import session_key
+    from twinlab.train.prepare import validate
+    from twinlab.train.step import compute_loss
+
+    root, _, _ = recording
+    store = import_images(root / "images.npy", root / "responses.npy", tmp_path / "v.zarr", width_deg=90,
+                          height_deg=60, image_s=0.5, response_lag_s=0.2, response_window_s=0.2, progress=False)
+    key = session_key(open_session(store).attrs)
+
+    class Stub(nn.Module):  # rate 1 in the window, 1000 before and after it
+        config = type("C", (), {"frame_shape": (18, 32)})
+
+        def forward(self, frames, *behaviour, session):
+            rates = torch.full((frames.shape[0], frames.shape[1], NEURONS), 1000.0)
+            rates[:, 6:12] = 1.0
+            return rates
+
+    val = ClipDataset([store], clip_frames=15, tier="validation")
+    cfg = resolve_train_config("small", ["burn_in=3", "batch_size=4"])
+    windowed, _ = validate(Stub(), val, [key], cfg, torch.device("cpu"), False, {key: slice(6, 12)})
+    plain, _ = validate(Stub(), val, [key], cfg, torch.device("cpu"), False)
+    responses = torch.stack([val[i]["responses"] for i in range(len(val))])  # [clips, 15, N]
+    expected = float(compute_loss(cfg.loss, torch.ones_like(responses[:, 6:12]), responses[:, 6:12], 0))
+    assert windowed == pytest.approx(expected, rel=1e-4)
+    assert plain > 10 * windowed

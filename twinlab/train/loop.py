@@ -362,7 +362,7 @@ def _loop(spec, objective, out, twin, opt, sched, names, stepper, val_ds, log, d
                 checkpoint(step)
             if end_of_epoch and val_ds is not None and cfg.validate_every and (step // cfg.iterations) % cfg.validate_every == 0:
                 if dist.is_main:
-                    vl, vc = validate(twin, val_ds, keys, cfg, device, amp)
+                    vl, vc = validate(twin, val_ds, keys, cfg, device, amp, objective.windows)
                     log.info(f"epoch {step // cfg.iterations}: validation loss {vl:.5f}, median correlation {vc:.3f}")
                     log.row(step=step, epoch=step // cfg.iterations, kind="validation", val_loss=vl, val_correlation=vc,
                             seconds=time.perf_counter() - t_run)

@@ -192,8 +192,13 @@ def run_datasets(cfg: TrainConfig, stores: list[Path], device: torch.device, mix
 
 @torch.no_grad()
 def validate(twin: Twin, val: ClipDataset, keys: list[str], cfg: TrainConfig, device: torch.device,
-             amp: bool) -> tuple[float, float]:
-    """Mean validation loss and the median per-neuron correlation over validation clips."""
+             amp: bool, windows: dict[str, slice] | None = None) -> tuple[float, float]:
+    """Mean validation loss and the median per-neuron correlation over validation clips.
+
+    Frames after ``burn_in`` are scored; a presentation session with a response window
+    (``windows``: session key -> frames, as the objective trains it) is scored there instead,
+    its correlation over one value per presentation (the window's mean), as in evaluation."""
+    windows = windows or {}
     was = twin.training
     twin.eval()
     plan = BatchPlan(val, cfg.batch_size, cfg.seed, shuffle=False)
@@ -207,6 +212,12 @@ def validate(twin: Twin, val: ClipDataset, keys: list[str], cfg: TrainConfig, de
             frames = fit_frames(batch["frames"], twin.config.frame_shape)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 rates = twin(frames, batch["running_speed"], batch["pupil_diameter"], batch["pupil_center"], session=key)
+            window = windows.get(key)
+            if window is not None:
+                losses.append(float(compute_loss(cfg.loss, rates[:, window].float(), batch["responses"][:, window], 0)))
+                pred.setdefault(s, []).append(rates[:, window].float().mean(1).cpu().numpy())
+                resp.setdefault(s, []).append(batch["responses"][:, window].float().mean(1).cpu().numpy())
+                continue
             losses.append(float(compute_loss(cfg.loss, rates.float(), batch["responses"], cfg.burn_in)))
             pred.setdefault(s, []).append(rates[:, cfg.burn_in:].float().flatten(0, 1).cpu().numpy())
             resp.setdefault(s, []).append(batch["responses"][:, cfg.burn_in:].flatten(0, 1).cpu().numpy())
