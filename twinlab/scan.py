@@ -29,8 +29,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .errors import InputError
+from .stimuli import StimulusSpec, iter_trials, plan
 from .storage import load_part
-from .stimuli import StimulusSpec, iter_trials
 from .units import label
 
 __all__ = ["ScanConfig", "scan", "iter_scan", "neuron_table", "select_neurons", "pick_device"]
@@ -202,7 +202,6 @@ def iter_scan(responder, stimulus: xr.Dataset | StimulusSpec, config: ScanConfig
 
 def _trial_source(stimulus) -> tuple[Iterator[xr.Dataset], int]:
     if isinstance(stimulus, StimulusSpec):
-        from .stimuli import plan
 
         return iter_trials(stimulus), int(plan(stimulus)["trial"].nunique())
     if not isinstance(stimulus, xr.Dataset) or "frames" not in stimulus:

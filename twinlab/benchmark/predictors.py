@@ -33,6 +33,7 @@ import xarray as xr
 from ..data import session_statistics
 from ..data.clips import response_scale
 from ..errors import InputError
+from ..model import load_checkpoint
 from .baselines import LNConfig, LNModel, fit_ln
 from .submission import matches_session, read_submission, submission_predictions
 from .tracks import track_view
@@ -68,7 +69,6 @@ class TwinPredictor(Predictor):
 
     def __init__(self, path: str | os.PathLike, *, device: str | torch.device = "cpu", batch_trials: int = 8,
                  progress: bool = False):
-        from ..model import load_checkpoint
 
         self.path = Path(path)
         self.source = str(path)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..model import Twin, TwinResponder
 
 __all__ = ["Objective", "as_objective", "resolve_neurons", "DEFAULT_SHAPE", "DEFAULT_TWIN_CONTEXT"]
 
@@ -41,7 +42,6 @@ class Objective:
     """Selected-neuron responses of one responder (see the module docstring)."""
 
     def __init__(self, responder: Any, session: str | None = None, context_frames: int | None = None):
-        from ..model import Twin, TwinResponder
 
         self.responder = responder
         self.twin: Twin | None = None

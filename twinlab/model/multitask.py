@@ -60,6 +60,7 @@ from ..settings import build_dataclass
 from .config import TwinConfig
 from .core import Core
 from .inputs import check_inputs
+from .perspective import resize_to_retina
 from .readout import features_at
 from .twin import SessionInfo, Twin, seed_for
 
@@ -334,7 +335,6 @@ class MultiTaskTwin(Twin):
         if cfg.use_perspective:
             retina = self.perspectives[session](frames, gaze)
         else:
-            from .perspective import resize_to_retina
 
             retina = resize_to_retina(frames, cfg.retina_shape)
         retina = torch.where(sv[..., None, None], norm.normalize("frames", retina), 0.0)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from . import common
 from .common import SimSettings, TrainSettings
 
@@ -80,7 +81,6 @@ KINDS = ("foundation", "individual")
 
 def run(cfg: Config, out: Path, *, device: str = "auto", progress: bool = True) -> dict[str, pd.DataFrame]:
     """Train (or read ``results_csv``), score, summarise and plot (see the module docstring)."""
-    from ..errors import InputError
 
     t0 = time.perf_counter()
     out = common.check_out(out)
@@ -106,7 +106,6 @@ def _train_and_score(cfg: Config, out: Path, device: str, progress: bool, t0: fl
     if cfg.core:
         core, after = cfg.core, []
         if not Path(core).is_file():
-            from ..errors import InputError
 
             raise InputError(f"fig3: core checkpoint {core} does not exist")
     else:
@@ -150,7 +149,6 @@ def _train_and_score(cfg: Config, out: Path, device: str, progress: bool, t0: fl
 
 def read_results(path: str) -> pd.DataFrame:
     """A table computed before: ``kind`` transfer (or foundation) and individual rows are kept."""
-    from ..errors import InputError
 
     p = Path(path)
     if not p.is_file():

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..compare import load_tunings
 from ..errors import InputError
 from . import common
 from .common import SimSettings, TrainSettings
@@ -207,7 +208,6 @@ def merge_tunings(parts: list[xr.Dataset]) -> xr.Dataset:
 def in_vivo_tuning(cfg: Config, store: Path | None, specs, device: str, progress: bool) -> xr.Dataset:
     """The in-vivo side: real tuning tables, or the virtual mouse of the store, scanned with noise."""
     if cfg.in_vivo_tuning:
-        from ..compare import load_tunings
 
         return load_tunings(list(cfg.in_vivo_tuning))
     if store is None:
