@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""One call of the shipped twin's training: continue models/twin.* on one GPU within --budget-minutes.
+
+On one CUDA machine (16 cores, one GPU), in about ``--budget-minutes`` of wall clock
+(``twinlab.shipped.run_job`` does the work; docs/shipped_twin.md):
+
+1. record the seeded virtual cohorts ``shipped_cohort`` (8 foundation mice x 60 min x 1000
+   neurons) and ``shipped_new_mice`` (2 held-out mice, the full test block), ``--procs`` mice at a
+   time, responses on the GPU (the new mice while the core trains);
+2. continue the foundation run from ``models/twin.safetensors`` + ``models/twin_state.safetensors``
+   (weights, AdamW state, step, schedule, sampler position), or start it from ``models/shipped.toml``,
+   for what the budget leaves; one CUDA graph per step;
+3. transfer the frozen core to the new mice (``--transfer-minutes``), test CC_norm per domain;
+4. Fig. 4 numbers of new mouse N00 against its noise-free truth;
+5. write to ``--out`` (5 files, each < 16 MiB): ``twin.safetensors``, ``twin_state.safetensors``,
+   ``twin.json`` (the card; its history gets this call), ``TWIN_CARD.md`` and ``job.log``.
+   Copy the first four into ``models/`` and commit them.
+
+Run from the repository root without installing twinlab (carry the zarr wheels in ``.whl``)::
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl && export PYTHONPATH=/tmp/site:.; python3 scripts/gpu_shipped_twin.py --out $OUT --budget-minutes 8.5
+
+``--quick`` is the same job at toy sizes on the CPU (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from joblog import JOB, say  # noqa: E402
+
+
+def settings(args):
+    from twinlab.shipped import QUICK, JobSettings
+
+    base = dict(QUICK) if args.quick else {}
+    given = {k: v for k, v in {"models": args.models, "work": args.work, "budget_minutes": args.budget_minutes,
+                               "batch_size": args.batch, "transfer_minutes": args.transfer_minutes,
+                               "fig4_mice": args.fig4_mice, "procs": args.procs, "startup_s": args.startup_s,
+                               "horizon_steps": args.horizon, "device": args.device}.items() if v is not None}
+    return dataclasses.replace(JobSettings(), **{**base, **given})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.environ.get("OUT", "shipped_out"))
+    ap.add_argument("--models", default=None, help="Folder of the committed files (default: models/).")
+    ap.add_argument("--work", default=None, help="Scratch folder (default /tmp/twinlab_shipped).")
+    ap.add_argument("--budget-minutes", type=float, default=None, help="Wall clock of the whole call (default 8.5).")
+    ap.add_argument("--batch", type=int, default=None, help="Clips per mouse per step of a fresh start (default 16).")
+    ap.add_argument("--horizon", type=int, default=None, help="Schedule horizon (steps) of a fresh start (default 20000).")
+    ap.add_argument("--transfer-minutes", type=float, default=None, help="Transfer training (default 1).")
+    ap.add_argument("--fig4-mice", type=int, default=None, help="New mice with Fig. 4 numbers (default 1).")
+    ap.add_argument("--procs", type=int, default=None, help="Mice recorded at a time (default 4).")
+    ap.add_argument("--startup-s", type=float, default=None, help="Reserved before the first step (default 60).")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--quick", action="store_true", help="CPU smoke test at toy sizes.")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    JOB.file = out / "job.log"
+    import torch
+
+    from twinlab.shipped import check_outputs, run_job
+
+    s = settings(args)
+    cuda = torch.cuda.is_available() and s.device != "cpu"
+    say(f"torch {torch.__version__}, {torch.cuda.get_device_name() if cuda else 'cpu'}, python {sys.version.split()[0]}, "
+        f"budget {s.budget_minutes:g} min, models {s.models or 'models/'}")
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        say("zarr is not installed: carry the wheels of zarr and its dependencies (.whl; the virtual mice are zarr stores)")
+        sys.exit(2)
+    card = run_job(s, out, say=say, started=JOB.t0)
+    for r in card["bar"]:
+        ok = {True: "pass", False: "FAIL", None: "n/a"}[r["passes"]]
+        value = "n/a" if r["value"] is None else f"{r['value']:.3f}"
+        say(f"  bar: {r['label']:<62} {r['target']:>8}  {value:>7}  {ok}")
+    say(f"card: {card['steps']} of {card['total_steps']} steps, {card['gpu_minutes']:.1f} GPU-minutes over "
+        f"{card['calls']} call(s); meets the bar: {card['meets_bar']}")
+    say(f"job done in {JOB.elapsed():.0f} s; files in {out}: copy twin.safetensors, twin_state.safetensors, twin.json, "
+        "TWIN_CARD.md into models/")
+    check_outputs(out)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except Exception:
+        traceback.print_exc()
+        if JOB.file is not None:
+            JOB.dump(traceback.format_exc())
+        sys.exit(1)
