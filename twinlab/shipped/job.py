@@ -342,7 +342,7 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
                            "clips_per_s": summary.get("clips_per_s"), "final_loss": summary.get("final_loss"),
                            "stopped_early": res.stopped_early},
             "transfer": {"steps": tres.steps, "train_seconds": round(tres.seconds, 2), "mice": new_keys},
-            "numbers": numbers, "timings": timings}
+            "numbers": numbers, "timings": dict(timings)}
     static = _static(s, found_cfg, new_cfg, found, new, fingerprints, shipped, tcfg, new_keys, runs)
     evaluation = {"cc_norm": cc, "cc_norm_mean": {d: _mean(v.values()) for d, v in cc.items()},
                   "fig4_mice": list(fig4), "fig4": fig4}
@@ -354,7 +354,6 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
         h.pop("bar", None)
     (out / "twin.json").write_text(json.dumps(card, indent=1, allow_nan=False, default=_plain) + "\n")
     (out / "TWIN_CARD.md").write_text(cards.card_markdown(card))
-    mark("write_s", t)
     return card
 
 

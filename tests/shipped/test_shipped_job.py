@@ -1,0 +1,116 @@
+"""The shipped-twin job at toy sizes on the CPU: two calls in a row continue one run, the card's
+history accumulates, the files fit what a device call brings back, and ``twinlab scan`` without
+``--model`` serves the card's mouse from them."""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import twinlab.responders as responders
+from twinlab.errors import InputError
+from twinlab.model import SessionInfo, Twin, TwinConfig, read_header
+from twinlab.shipped import QUICK, JobSettings, bar_checks, check_outputs, combine_twins, fig4_numbers, run_job
+from twinlab.shipped.card import MAX_FILE_BYTES
+from twinlab.train.continual import slim_training
+
+COMMITTED = ("twin.safetensors", "twin_state.safetensors", "twin.json", "TWIN_CARD.md")
+
+
+@pytest.fixture(scope="module")
+def two_calls(tmp_path_factory):
+    """Call 1 starts fresh into an empty models folder; its files are committed; call 2 continues them."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("shipped")
+    models = root / "models"
+    models.mkdir()
+    s = dataclasses.replace(JobSettings(), **{**QUICK, "procs": 0, "budget_minutes": 0.08, "fig4_mice": 1},
+                            models=str(models), work=str(root / "work"))
+    cards = []
+    for call in (1, 2):
+        out = root / f"out{call}"
+        cards.append(run_job(s, out, say=lambda m: None))
+        for name in COMMITTED:
+            shutil.copy(out / name, models / name)
+    return root, cards
+
+
+def test_the_second_call_continues_the_first_and_the_history_grows(two_calls):
+    root, (first, second) = two_calls
+    h1, h2 = first["history"], second["history"]
+    assert len(h1) == 1 and len(h2) == 2 and h2[0] == h1[0]
+    assert h1[0]["foundation"]["started_fresh"] and not h2[1]["foundation"]["started_fresh"]
+    assert h2[1]["foundation"]["steps_before"] == h1[0]["foundation"]["steps_after"] > 0
+    assert second["steps"] == h2[1]["foundation"]["steps_after"] > first["steps"]
+    assert h2[1]["data_same_as_before"] is True  # the seeded cohort re-recorded identically
+    assert slim_training(root / "out2" / "twin_state.safetensors")["step"] == second["steps"]
+    assert second["calls"] == 2 and second["total_steps"] == QUICK["horizon_steps"]
+
+
+def test_the_files_fit_a_device_call_and_the_card_names_the_default_mouse(two_calls):
+    root, (_, card) = two_calls
+    files = check_outputs(root / "out2")
+    assert {p.name for p in files} == set(COMMITTED)
+    assert all(p.stat().st_size <= MAX_FILE_BYTES for p in files)
+    on_disk = json.loads((root / "out2" / "twin.json").read_text())
+    assert on_disk["mouse"] == card["mouse"] == "N00_s0" and on_disk["sessions"]["new"] == ["N00_s0"]
+    header = read_header(root / "out2" / "twin.safetensors")
+    assert [s["key"] for s in header["sessions"]] == ["F00_s0", "F01_s0", "N00_s0"]
+    assert set(card["evaluation"]["cc_norm"]) == {"natural_movie", "gabor", "sensorium_gabor"}
+    assert [r["key"] for r in card["bar"]][:2] == ["cc_norm_natural_movie", "cc_norm_lowest_other"]
+    md = (root / "out2" / "TWIN_CARD.md").read_text()
+    assert "## History" in md and md.count("| cpu |") == 2
+
+
+def test_scan_without_a_model_serves_the_shipped_mouse(two_calls, monkeypatch):
+    root, _ = two_calls
+    monkeypatch.setattr(responders, "SHIPPED_TWIN", root / "out2" / "twin.safetensors")
+    twin = responders.load_responder(None)
+    assert twin.session == "N00_s0" and twin.n_neurons == 12
+
+
+def test_too_many_files_or_a_big_one_is_refused(tmp_path):
+    for i in range(9):
+        (tmp_path / f"f{i}").write_text("x")
+    with pytest.raises(InputError, match="9 files"):
+        check_outputs(tmp_path)
+    for i in range(8):
+        (tmp_path / f"f{i}").unlink()
+    with open(tmp_path / "big", "wb") as f:
+        f.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(InputError, match="big has 16.0 MiB"):
+        check_outputs(tmp_path)
+
+
+def test_fig4_numbers_recover_a_planted_agreement():
+    rng = np.random.default_rng(0)
+    n = 200
+    osi_truth = rng.uniform(0, 0.8, n)
+    dsi = rng.uniform(0, 0.8, n)
+    matched = pd.DataFrame({"osi_vivo": osi_truth, "osi_silico": osi_truth, "dsi_vivo": dsi, "dsi_silico": dsi,
+                            "ssi_vivo": rng.uniform(0, 12, n), "ssi_silico": np.full(n, 10.0),
+                            "d_orientation_deg": np.full(n, 2.0), "d_direction_deg": np.full(n, 10.0),
+                            "d_location_deg": np.full(n, 1.0), "d_location_mw": np.full(n, 0.01)})
+    got = fig4_numbers(matched)
+    assert got["osi_fraction_gap"] == 0.0 and got["dsi_pearson_r"] == pytest.approx(1.0)
+    assert got["d_orientation_osi03_deg"] == 2.0 and got["d_direction_dsi03_deg"] == 10.0
+    assert got["n_d_orientation_osi05_deg"] == int((osi_truth > 0.5).sum())
+    rows = {r["key"]: r["passes"] for r in bar_checks({**got, "cc_norm_natural_movie": 0.9, "cc_norm_lowest_other": 0.6})}
+    assert rows["cc_norm_natural_movie"] and rows["cc_norm_lowest_other"] is False
+    assert rows["d_orientation_osi03_deg"] and rows["d_location_ssi8_mw"] and rows["foundation_beats_individual"] is None
+
+
+def test_combining_refuses_mice_fitted_on_another_core():
+    a = Twin(TwinConfig.small(), [SessionInfo("F00", 3)], seed=1)
+    b = Twin(TwinConfig.small(), [SessionInfo("N00", 4)], seed=2)
+    with pytest.raises(InputError, match="another core"):
+        combine_twins(a, b)
+    b.core.load_state_dict(a.core.state_dict())
+    both = combine_twins(a, b)
+    assert list(both.sessions) == ["F00", "N00"]
+    mine = {k: v for k, v in b.state_dict().items() if ".N00." in k}
+    assert mine and all(torch.equal(both.state_dict()[k], v) for k, v in mine.items())
