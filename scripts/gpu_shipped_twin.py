@@ -30,13 +30,12 @@ import argparse
 import dataclasses
 import os
 import sys
-import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from joblog import JOB, say  # noqa: E402
+from joblog import JOB, announce, run_main, say  # noqa: E402
 
 
 def settings(args):
@@ -68,19 +67,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     JOB.file = out / "job.log"
-    import torch
-
     from twinlab.shipped import check_outputs, run_job
 
     s = settings(args)
-    cuda = torch.cuda.is_available() and s.device != "cpu"
-    say(f"torch {torch.__version__}, {torch.cuda.get_device_name() if cuda else 'cpu'}, python {sys.version.split()[0]}, "
-        f"budget {s.budget_minutes:g} min, models {s.models or 'models/'}")
-    try:
-        import zarr  # noqa: F401
-    except ImportError:
-        say("zarr is not installed: carry the wheels of zarr and its dependencies (.whl; the virtual mice are zarr stores)")
-        sys.exit(2)
+    announce(s.device, budget=f"{s.budget_minutes:g} min", models=s.models or "models/")
     card = run_job(s, out, say=say, started=JOB.t0)
     for r in card["bar"]:
         ok = {True: "pass", False: "FAIL", None: "n/a"}[r["passes"]]
@@ -94,12 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except Exception:
-        traceback.print_exc()
-        if JOB.file is not None:
-            JOB.dump(traceback.format_exc())
-        sys.exit(1)
+    run_main(main)

@@ -34,3 +34,37 @@ class JobLog:
 
 JOB = JobLog()
 say = JOB.say
+
+
+def announce(device: str = "auto", **facts) -> bool:
+    """Say torch's version, the device and ``facts`` (``budget="8 min"``), then check that zarr is
+    there (the virtual mice are zarr stores; exit 2 if not). -> whether CUDA will be used."""
+    import sys
+
+    import torch
+
+    cuda = torch.cuda.is_available() and device != "cpu"
+    extra = "".join(f", {k.replace('_', ' ')} {v}" for k, v in facts.items())
+    say(f"torch {torch.__version__}, {torch.cuda.get_device_name() if cuda else 'cpu'}, "
+        f"python {sys.version.split()[0]}{extra}")
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        say("zarr is not installed: carry the wheels of zarr and its dependencies (.whl; the virtual mice are zarr stores)")
+        sys.exit(2)
+    return cuda
+
+
+def run_main(main) -> None:
+    """``main()``; an exception's traceback goes to stderr and to the job log (if one is set), exit 1."""
+    import sys
+    import traceback
+
+    try:
+        main()
+    except SystemExit:
+        raise
+    except Exception:
+        traceback.print_exc()
+        JOB.dump(traceback.format_exc())
+        sys.exit(1)
