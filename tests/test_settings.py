@@ -42,7 +42,7 @@ def test_every_preset_round_trips_through_toml(folder, name):
 
 def test_kinds_list_their_folders():
     assert {"foundation", "small"} <= set(MODELS.names()) and {"paper", "small"} <= set(TRAINING.names())
-    assert COHORTS.names() == ["foundation_cohort", "new_mice"]
+    assert COHORTS.names() == ["foundation_cohort", "new_mice", "shipped_cohort", "shipped_new_mice"]
     assert "gabor" in STIMULI.names() and "fig2" in FIGURE_SETTINGS.names()
 
 

@@ -154,7 +154,11 @@ def test_simulate_writes_a_cohort_and_refuses_bad_input(tmp_path):
 
 def test_presets_are_listed_and_resolve():
     res = CliRunner().invoke(main, ["simulate", "--list"])
-    assert res.exit_code == 0 and res.output.split() == ["foundation_cohort", "new_mice"]
+    assert res.exit_code == 0 and res.output.split() == ["foundation_cohort", "new_mice", "shipped_cohort",
+                                                         "shipped_new_mice"]
+    res = CliRunner().invoke(main, ["simulate", "shipped_new_mice", "--show-config"])
+    assert res.exit_code == 0 and "n_mice = 2" in res.output and "seed = 1717" in res.output
+    assert 'name = "sensorium_gabor"' in res.output and "max_trial_s = 5.0" not in res.output  # whole trials
     res = CliRunner().invoke(main, ["simulate", "new_mice", "--show-config"])
     assert res.exit_code == 0 and 'name = "new_mice"' in res.output and "n_mice = 4" in res.output
     res = CliRunner().invoke(main, ["simulate", "foundation_cohort", "--show-config"])

@@ -11,7 +11,7 @@ from twinlab.errors import InputError
 from twinlab.model import SessionInfo, Twin, load_checkpoint, resolve_config, save_checkpoint
 from twinlab.train import read_state, resolve_train_config, resume_run, train_foundation
 from twinlab.train.continual import continue_run, join_state, slim_training, split_state
-from twinlab.train.loop import _Interrupted
+from twinlab.train.prepare import Interrupted
 
 # AdamW (moments and step count in the state), dropout-free toy twin, the mixed step the GPU takes
 RECIPE = ["epochs=1", "iterations=9", "clip_frames=12", "burn_in=3", "batch_size=2", "validate_every=0",
@@ -35,7 +35,7 @@ def _ship(state, path, extra_mouse=True):
 
 def _stopped(stores, out, after):
     """A run killed after step ``after`` (its last state: the checkpoint before)."""
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         train_foundation(stores, out, resolve_train_config("small", RECIPE), progress=False, evaluate=False,
                          interrupt_after=after)
     return out / "state.safetensors"
@@ -59,7 +59,7 @@ def test_n_steps_then_m_elsewhere_equal_n_plus_m_in_one_run(cohort, tmp_path):
     # session 2 on other stores: continued to step 6 (killed after 7), committed again
     run2 = continue_run(ship, slim, _elsewhere(cohort["foundation"], tmp_path / "again2"), tmp_path / "s2",
                         {"log_every": 1})
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         resume_run(run2, progress=False, evaluate=False, interrupt_after=7)
     slim2 = split_state(run2 / "state.safetensors", tmp_path / "slim2.safetensors")
     assert slim_training(slim2)["step"] == 6

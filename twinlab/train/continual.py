@@ -121,7 +121,7 @@ def continue_run(weights: str | os.PathLike, slim: str | os.PathLike, stores: Se
     """A run folder ``out`` (new or empty) that :func:`twinlab.train.resume_run` continues from
     the step of ``slim`` on ``stores`` (the state's sessions, in its order), with the recipe of
     the state and ``changes`` to :data:`RUNTIME_KEYS` only. ``core``: a transfer state's frozen core."""
-    from .loop import RunSpec, check_run_folder, discover_stores
+    from .prepare import RunSpec, check_run_folder, discover_stores
 
     out = Path(out)
     changes = dict(changes or {})
