@@ -64,6 +64,7 @@ def test_the_files_fit_a_device_call_and_the_card_names_the_default_mouse(two_ca
     assert [r["key"] for r in card["bar"]][:2] == ["cc_norm_natural_movie", "cc_norm_lowest_other"]
     md = (root / "out2" / "TWIN_CARD.md").read_text()
     assert "## History" in md and md.count("| cpu |") == 2
+    assert "N00_s0 (12 neurons): fraction OSI > 0.3 twin" in md
 
 
 def test_scan_without_a_model_serves_the_shipped_mouse(two_calls, monkeypatch):

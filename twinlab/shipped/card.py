@@ -188,10 +188,11 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     for r in card.get("bar", []):
         ok = {True: "yes", False: "**no**", None: "n/a"}[r["passes"]]
         lines.append(f"| {r['label']} | {r['target']} | {_f(r['value'])} | {ok}{' (' + r['note'] + ')' if r.get('note') else ''} |")
-    f4 = ev.get("fig4", {})
-    if f4:
-        lines += ["", f"Fraction OSI > 0.3: twin {_f(f4.get('osi_fraction_twin'))}, truth {_f(f4.get('osi_fraction_truth'))}"
-                  f"; OSI r {_f(f4.get('osi_pearson_r'))}, SSI r {_f(f4.get('ssi_pearson_r'))}."]
+    for mouse, f4 in ev.get("fig4", {}).items():
+        lines += ["", f"{mouse} ({f4.get('n_neurons')} neurons): fraction OSI > 0.3 twin {_f(f4.get('osi_fraction_twin'))}, "
+                  f"truth {_f(f4.get('osi_fraction_truth'))}; OSI r {_f(f4.get('osi_pearson_r'))}, SSI r "
+                  f"{_f(f4.get('ssi_pearson_r'))}; neurons selected: OSI > 0.3 {f4.get('n_d_orientation_osi03_deg')}, "
+                  f"DSI > 0.3 {f4.get('n_d_direction_dsi03_deg')}, SSI > 8 {f4.get('n_d_location_ssi8_mw')}."]
     lines += ["", "## History", "", "| call | date | device | steps | train s | natural-movie CC_norm | DSI r | commit |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for i, h in enumerate(card.get("history", []), 1):
