@@ -32,13 +32,12 @@ import subprocess
 import sys
 import tarfile
 import time
-import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from joblog import JOB, say  # noqa: E402
+from joblog import JOB, run_main, say  # noqa: E402
 
 FIGURE_NAMES = ("fig2", "fig3", "ed3", "ed5", "fig4", "fig5")
 
@@ -332,11 +331,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except Exception:
-        traceback.print_exc()
-        JOB.dump(traceback.format_exc())
-        sys.exit(1)
+    run_main(main)
