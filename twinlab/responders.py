@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import InputError
+from .sim import VirtualMouse, mouse_from_session
 
 __all__ = ["load_responder", "shipped_twin", "shipped_card", "SHIPPED_TWIN"]
 
@@ -74,10 +75,8 @@ def load_responder(model: str | None, mouse: str | None = None):
             mouse = shipped_card().get("mouse")
     if model.startswith("sim:"):
         rest = model[4:]
-        from .sim import VirtualMouse
 
         if rest and "=" not in rest:
-            from .sim import mouse_from_session
 
             return mouse_from_session(rest)
         kv = _parse_kv(rest)

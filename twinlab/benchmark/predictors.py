@@ -34,6 +34,8 @@ from ..data import session_statistics
 from ..data.clips import response_scale
 from ..errors import InputError
 from ..model import load_checkpoint
+from ..sim import mouse_from_session
+from ..train.evaluate import match_session, predict_trials
 from .baselines import LNConfig, LNModel, fit_ln
 from .submission import matches_session, read_submission, submission_predictions
 from .tracks import track_view
@@ -79,7 +81,6 @@ class TwinPredictor(Predictor):
         self.served: set[str] = set()
 
     def predict(self, ds, store, rows, track, medians):
-        from ..train.evaluate import match_session, predict_trials
 
         key = match_session(self.twin, ds, store, checkpoint=self.path)
         self.served.add(key)
@@ -162,7 +163,6 @@ class OraclePredictor(Predictor):
         self.mice: dict[str, object] = {}
 
     def _mouse(self, store):
-        from ..sim import mouse_from_session
 
         key = str(Path(store).resolve())
         if key not in self.mice:

@@ -91,7 +91,7 @@ _LAZY = {
 def __getattr__(name: str):
     # torch and the readers load on first use: `import twinlab.data` stays light
     if name in _LAZY:
-        import importlib
+        import importlib  # for the lazy attributes only
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

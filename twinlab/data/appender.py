@@ -51,7 +51,7 @@ class ZarrAppender:
         self._group = None
 
     def __enter__(self) -> "ZarrAppender":
-        import zarr
+        import zarr  # deferred: .nc sessions (and the GPU machine) work without zarr
 
         # the config is read when an array is opened, so every array is opened inside it
         self._config = zarr.config.set({"array.write_empty_chunks": True})
@@ -204,7 +204,7 @@ def _leaf_encoder(codecs: list[dict], dtype: str) -> Callable[[np.ndarray], byte
     tail = _with_crc32c if names[-1] == "crc32c" else bytes
     first = codecs[0]
     if dtype == "string" and first["name"] == "vlen-utf8":
-        from numcodecs import VLenUTF8
+        from numcodecs import VLenUTF8  # deferred with zarr (its codec package)
 
         vlen = VLenUTF8()
         return lambda block: tail(zstd.encode(vlen.encode(np.asarray(block, dtype=object))))

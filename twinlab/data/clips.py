@@ -194,7 +194,7 @@ class ClipDataset(torch.utils.data.Dataset):
         if s not in self._handles:
             path = self.paths[s]
             if path.is_dir():
-                import zarr
+                import zarr  # deferred: .nc sessions work without zarr
 
                 group = zarr.open_group(str(path), mode="r")
                 self._handles[s] = {name: group.get(name) for name in FRAME_VARS}

@@ -83,7 +83,7 @@ def load_images(source: str | os.PathLike) -> np.ndarray:
     if not path.exists():
         raise InputError(f"{path} does not exist")
     if path.is_dir():
-        from skimage.io import imread
+        from skimage.io import imread  # optional: only a folder of image files needs scikit-image
 
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in _SUFFIXES)
         if not files:

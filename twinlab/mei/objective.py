@@ -31,6 +31,8 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..model import Twin, TwinResponder
+from ..model.perspective import ae_to_rays, retina_extent_deg
+from ..model.readout import features_at
 
 __all__ = ["Objective", "as_objective", "resolve_neurons", "DEFAULT_SHAPE", "DEFAULT_TWIN_CONTEXT"]
 
@@ -155,7 +157,6 @@ class Objective:
             return self.responder.rates(frames, *self._behavior(b, t, frames.device))
 
     def _twin_rates(self, frames: torch.Tensor, neuron: torch.Tensor) -> torch.Tensor:
-        from ..model.readout import features_at
 
         twin, key = self.twin, self.session
         b, t, h, w = frames.shape
@@ -204,7 +205,6 @@ class Objective:
         return rows, cols
 
     def _twin_rf_px(self, idx: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        from ..model.perspective import ae_to_rays, retina_extent_deg
 
         twin, key = self.twin, self.session
         h, w = shape

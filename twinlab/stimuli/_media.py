@@ -193,7 +193,7 @@ def _read_image(path: str) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _still(item: Item, stamp: tuple[int, int] | None) -> np.ndarray:
     if item.kind == "photo":
-        import skimage.data
+        import skimage.data  # optional: only the built-in photos need scikit-image
 
         pixels = getattr(skimage.data, item.ref)()
     else:
@@ -321,7 +321,7 @@ def clip_info(path: str) -> ClipInfo:
 
 
 def _open(path: str):
-    import av
+    import av  # optional: only video files need PyAV
 
     try:
         container = av.open(path)
@@ -335,7 +335,7 @@ def _open(path: str):
 
 @lru_cache(maxsize=32)
 def _clip_info(path: str, stamp: tuple[int, int]) -> ClipInfo:
-    import av
+    import av  # optional: only video files need PyAV
 
     container = _open(path)
     try:
@@ -416,7 +416,7 @@ class _Reader:
         return self.next if self.next >= 0 else None
 
     def read(self, want: np.ndarray, shape: tuple[int, int], allow_seek: bool = True) -> np.ndarray:
-        import av
+        import av  # optional: only video files need PyAV
 
         out = np.empty((len(want), *shape), dtype=np.float32)
         got = np.zeros(len(want), dtype=bool)
