@@ -210,13 +210,16 @@ class ResponseModel(nn.Module):
         out = torch.empty(P, 2 * self.n_neurons, dtype=torch.float64)
         t = {k: torch.tensor(neurons[k].to_numpy(dtype=np.float32)) for k in
              ("true_rf_x_deg", "true_rf_y_deg", "true_sigma_deg", "true_aspect", "true_pref_direction_deg",
-              "true_sf_cpd", "true_phase_deg")}
+              "true_sf_cpd", "true_phase_deg", "true_blob_orientation_deg")}
         step = max(1, int(2_000_000 // v.shape[0]))
         for k0 in range(0, self.n_neurons, step):
             sl = slice(k0, min(k0 + step, self.n_neurons))
             rot = _rotation_to_axis(t["true_rf_x_deg"][sl].double(), t["true_rf_y_deg"][sl].double()).float()
             u, w = vec_to_ae(torch.einsum("kij,pj->kpi", rot, v))  # local AE about the RF centre
-            th = torch.deg2rad(torch.nan_to_num(t["true_pref_direction_deg"][sl]))[:, None]
+            # the envelope's axes: the preferred direction, or an untuned centre's elongation axis
+            axis = torch.where(torch.isnan(t["true_pref_direction_deg"][sl]),
+                               t["true_blob_orientation_deg"][sl], t["true_pref_direction_deg"][sl])
+            th = torch.deg2rad(torch.nan_to_num(axis))[:, None]
             a = u * torch.cos(th) + w * torch.sin(th)
             b = -u * torch.sin(th) + w * torch.cos(th)
             sig = t["true_sigma_deg"][sl][:, None]
@@ -228,8 +231,9 @@ class ResponseModel(nn.Module):
             norm = (math.pi * sig * sig_b)  # half the envelope's integral: |z| = 1 for the optimal grating
             re = env * torch.cos(psi)
             im = torch.where(untuned, torch.zeros_like(env), env * torch.sin(psi))
-            # untuned cells: ON / OFF centre minus a weaker surround twice as wide (DoG)
-            r2 = u * u + w * w
+            # untuned cells: ON / OFF centre minus a weaker surround twice as wide (DoG), both
+            # stretched by the aspect (>= 1) along b: a weak bias for motion along a
+            r2 = a * a + (b / t["true_aspect"][sl][:, None]) ** 2
             dog = (torch.exp(-0.5 * r2 / sig**2) - self.cfg.untuned_surround * torch.exp(-0.125 * r2 / sig**2)) * area
             re = torch.where(untuned, dog * torch.cos(torch.deg2rad(t["true_phase_deg"][sl]))[:, None], re)
             re = re.reshape(len(u), P, n_sub).sum(-1) / norm
