@@ -151,14 +151,14 @@ class PopulationConfig:
     tf_logsd: float = 0.45
     tf_range_hz: tuple[float, float] = (1.0, 8.0)
     sigma_sf_exponent: float = -0.5
-    aspect_median: float = 0.18
-    aspect_logsd: float = 1.0
+    aspect_median: float = 0.14
+    aspect_logsd: float = 1.3
     aspect_range: tuple[float, float] = (0.04, 1.5)
     untuned_fraction: float = 0.25
-    untuned_elongation_range: tuple[float, float] = (1.0, 1.6)
+    untuned_elongation_range: tuple[float, float] = (1.0, 1.3)
     ds_fraction: float = 0.11
     ds_strength_range: tuple[float, float] = (0.45, 0.9)
-    other_ds_strength_max: float = 0.18
+    other_ds_strength_max: float = 0.17
     complex_fraction: float = 0.55
     normalization_fraction: float = 0.8
     c50_range: tuple[float, float] = (0.08, 0.3)
@@ -304,9 +304,10 @@ class NoiseConfig:
     the noiseless rate times a shared latent gain (``latent_factors`` slow Gaussian
     processes, time constant ``latent_tau_s``, loaded onto every neuron; log-gain s.d.
     ``latent_sd``) and a private one per neuron (``private_tau_s``: mouse V1 neurons wander
-    independently over seconds; s.d. log-normal across neurons about ``private_sd`` with
-    log-s.d. ``private_sd_logsd``: some neurons are much more reliable than others, which
-    is what spreads the permutation test's p-values at a given OSI / DSI). An event's mean size is
+    independently over seconds; its s.d. is log-normal across neurons with log-s.d.
+    ``private_sd_logsd`` and mean variance ``private_sd ** 2``, i.e. median
+    ``private_sd * exp(-private_sd_logsd ** 2)``: some neurons are much more reliable than
+    others, which is what spreads the permutation test's p-values at a given OSI / DSI). An event's mean size is
     ``event_size`` times the neuron's ``response_scale`` (heavy-tailed, coefficient of
     variation ``amplitude_cv``), so the sparseness of a neuron does not depend on its units.
     As in two-photon recordings (scanned at 6.3-6.9 Hz, deconvolved, resampled to the 30-Hz
@@ -324,8 +325,8 @@ class NoiseConfig:
     latent_factors: int = 2
     latent_tau_s: float = 1.5
     latent_sd: float = 0.35
-    private_sd: float = 0.8
-    private_sd_logsd: float = 0.5
+    private_sd: float = 0.95
+    private_sd_logsd: float = 0.8
     private_tau_s: float = 1.0
     scan_hz: float = 6.5
 

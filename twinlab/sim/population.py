@@ -218,10 +218,12 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
     # drawn last, so the draws above do not move with them. Untuned centres are a little
     # elongated (real orientation-unselective cells have OSI ~0.12, not the noise floor):
     # aspect >= 1 along a random axis, kept as the weakly preferred motion axis. Each
-    # neuron's private slow wander has its own s.d. (log-normal about private_sd).
+    # neuron's private slow wander has its own s.d., log-normal with the mean variance
+    # private_sd ** 2 (the spread redistributes the slow noise, it does not add to it).
     elong = rng.uniform(*cfg.untuned_elongation_range, n)
     blob_axis = rng.uniform(0, 180, n)
-    private_sd = noise.private_sd * np.exp(rng.normal(0.0, noise.private_sd_logsd, n))
+    s = noise.private_sd_logsd
+    private_sd = noise.private_sd * np.exp(rng.normal(0.0, s, n) - s * s)
     aspect = np.where(untuned, elong, aspect)
     blob_orientation = np.where(untuned, blob_axis, np.nan)
     table = {
