@@ -151,9 +151,10 @@ class PopulationConfig:
     tf_logsd: float = 0.45
     tf_range_hz: tuple[float, float] = (1.0, 8.0)
     sigma_sf_exponent: float = -0.5
-    aspect_median: float = 0.14
-    aspect_logsd: float = 1.3
-    aspect_range: tuple[float, float] = (0.04, 1.5)
+    aspect_median: float = 0.18
+    aspect_logsd: float = 1.0
+    aspect_range: tuple[float, float] = (0.12, 1.5)
+    untuned_share_max: float = 0.0
     untuned_fraction: float = 0.25
     untuned_elongation_range: tuple[float, float] = (1.0, 1.3)
     ds_fraction: float = 0.11
@@ -195,7 +196,7 @@ class PopulationConfig:
             lo, hi = getattr(self, name)
             _require(0 <= lo <= hi, f"{where}: {name} must be (low, high) with 0 <= low <= high, got {(lo, hi)}")
         for name in ("untuned_fraction", "ds_fraction", "complex_fraction", "normalization_fraction",
-                     "surround_fraction", "type_noise",
+                     "surround_fraction", "type_noise", "untuned_share_max",
                      "run_modulated_fraction", "pupil_modulated_fraction", "other_ds_strength_max"):
             v = getattr(self, name)
             _require(0 <= v <= 1, f"{where}: {name} must be in [0, 1], got {v}")

@@ -210,7 +210,7 @@ class ResponseModel(nn.Module):
         out = torch.empty(P, 2 * self.n_neurons, dtype=torch.float64)
         t = {k: torch.tensor(neurons[k].to_numpy(dtype=np.float32)) for k in
              ("true_rf_x_deg", "true_rf_y_deg", "true_sigma_deg", "true_aspect", "true_pref_direction_deg",
-              "true_sf_cpd", "true_phase_deg", "true_blob_orientation_deg")}
+              "true_sf_cpd", "true_phase_deg", "true_blob_orientation_deg", "true_untuned_share")}
         step = max(1, int(2_000_000 // v.shape[0]))
         for k0 in range(0, self.n_neurons, step):
             sl = slice(k0, min(k0 + step, self.n_neurons))
@@ -229,13 +229,23 @@ class ResponseModel(nn.Module):
             untuned = torch.isnan(sf)
             psi = 2 * math.pi * torch.nan_to_num(sf) * a + torch.deg2rad(t["true_phase_deg"][sl])[:, None]
             norm = (math.pi * sig * sig_b)  # half the envelope's integral: |z| = 1 for the optimal grating
-            re = env * torch.cos(psi)
-            im = torch.where(untuned, torch.zeros_like(env), env * torch.sin(psi))
+            # zero-mean (Morlet) Gabor: minus the envelope times its DC, exp(-(2 pi f sigma)^2 / 2)
+            # at the centre's phase. Without it a low-SF Gabor whose envelope is long across the
+            # bars (aspect < 1) is also a bar detector for the orthogonal orientation
+            phase0 = torch.deg2rad(t["true_phase_deg"][sl])[:, None]
+            dc = torch.exp(-0.5 * (2 * math.pi * torch.nan_to_num(sf) * sig) ** 2)
+            re = env * (torch.cos(psi) - dc * torch.cos(phase0))
+            im = torch.where(untuned, torch.zeros_like(env), env * (torch.sin(psi) - dc * torch.sin(phase0)))
             # untuned cells: ON / OFF centre minus a weaker surround twice as wide (DoG), both
             # stretched by the aspect (>= 1) along b: a weak bias for motion along a
-            r2 = a * a + (b / t["true_aspect"][sl][:, None]) ** 2
+            # (tuned cells mix in an isotropic one of their own size, weight true_untuned_share)
+            stretch = torch.where(untuned, t["true_aspect"][sl][:, None], torch.ones_like(sig))
+            r2 = a * a + (b / stretch) ** 2
             dog = (torch.exp(-0.5 * r2 / sig**2) - self.cfg.untuned_surround * torch.exp(-0.125 * r2 / sig**2)) * area
-            re = torch.where(untuned, dog * torch.cos(torch.deg2rad(t["true_phase_deg"][sl]))[:, None], re)
+            sign = torch.where(untuned, torch.cos(torch.deg2rad(t["true_phase_deg"][sl]))[:, None], torch.ones_like(sig))
+            u_share = t["true_untuned_share"][sl][:, None]
+            re = torch.where(untuned, dog * sign, (1 - u_share) * re + u_share * dog * (norm / (math.pi * sig * sig)))
+            im = (1 - u_share) * im
             re = re.reshape(len(u), P, n_sub).sum(-1) / norm
             im = im.reshape(len(u), P, n_sub).sum(-1) / norm
             out[:, 2 * sl.start : 2 * sl.stop : 2] = re.T.double()
