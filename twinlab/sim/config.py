@@ -154,12 +154,11 @@ class PopulationConfig:
     aspect_median: float = 0.18
     aspect_logsd: float = 1.0
     aspect_range: tuple[float, float] = (0.12, 1.5)
-    untuned_share_max: float = 0.0
-    untuned_fraction: float = 0.25
+    untuned_fraction: float = 0.35
     untuned_elongation_range: tuple[float, float] = (1.0, 1.3)
     ds_fraction: float = 0.11
     ds_strength_range: tuple[float, float] = (0.45, 0.9)
-    other_ds_strength_max: float = 0.17
+    other_ds_strength_max: float = 0.2
     complex_fraction: float = 0.55
     normalization_fraction: float = 0.8
     c50_range: tuple[float, float] = (0.08, 0.3)
@@ -196,7 +195,7 @@ class PopulationConfig:
             lo, hi = getattr(self, name)
             _require(0 <= lo <= hi, f"{where}: {name} must be (low, high) with 0 <= low <= high, got {(lo, hi)}")
         for name in ("untuned_fraction", "ds_fraction", "complex_fraction", "normalization_fraction",
-                     "surround_fraction", "type_noise", "untuned_share_max",
+                     "surround_fraction", "type_noise",
                      "run_modulated_fraction", "pupil_modulated_fraction", "other_ds_strength_max"):
             v = getattr(self, name)
             _require(0 <= v <= 1, f"{where}: {name} must be in [0, 1], got {v}")
@@ -326,7 +325,7 @@ class NoiseConfig:
     latent_factors: int = 2
     latent_tau_s: float = 1.5
     latent_sd: float = 0.35
-    private_sd: float = 0.95
+    private_sd: float = 0.85
     private_sd_logsd: float = 0.8
     private_tau_s: float = 1.0
     scan_hz: float = 6.5

@@ -21,8 +21,6 @@ neuron columns (``unit_id``, ``area``, ``depth_um``, ``layer``, ``cell_type``,
                                 drawn carrier is ``true_tf_carrier_hz``)
 ``true_blob_orientation_deg``   untuned cells: the motion axis across their elongated
                                 centre (a weak orientation bias); NaN for the others
-``true_untuned_share``          weight of the centre-surround (DoG) input in the spatial
-                                filter (1 for untuned cells; 0 = a pure Gabor)
 ``true_phase_deg``              carrier phase at the RF centre (simple cells); 0 / 180
                                 for ON / OFF centres of untuned cells (whose direction,
                                 orientation and SF are NaN)
@@ -166,8 +164,8 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
     sigma_med = a_sigma * (sf / a_sf) ** cfg.sigma_sf_exponent * np.exp(leff["sigma_log"])
     sigma = np.clip(_lognormal(rng, sigma_med, cfg.rf_sigma_logsd, n), *cfg.rf_sigma_range_deg)
     # broad and clipped: the aspect sets how many carrier cycles fit along the bars,
-    # hence the orientation bandwidth (much shorter envelopes make a bar across the carrier
-    # that prefers the orthogonal orientation at low SF: OSI is lowered by untuned_share instead)
+    # hence the orientation bandwidth (below ~0.1 the tuning is so flat that pink noise no
+    # longer gives the planted orientation)
     aspect = np.clip(_lognormal(rng, cfg.aspect_median * np.exp(eff["aspect_log"] + leff["aspect_log"]),
                                 cfg.aspect_logsd, n), *cfg.aspect_range)
     direction = rng.uniform(0, 360, n)
@@ -224,9 +222,6 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
     # neuron's private slow wander has its own s.d., log-normal with the mean variance
     # private_sd ** 2 (the spread redistributes the slow noise, it does not add to it).
     elong = rng.uniform(*cfg.untuned_elongation_range, n)
-    # tuned cells take a share of untuned (centre-surround) input: it lowers their OSI / DSI
-    # without moving their preferred orientation (a squared uniform: most shares small)
-    share = np.where(untuned, 1.0, cfg.untuned_share_max * rng.random(n) ** 2)
     blob_axis = rng.uniform(0, 180, n)
     s = noise.private_sd_logsd
     private_sd = noise.private_sd * np.exp(rng.normal(0.0, s, n) - s * s)
@@ -248,7 +243,6 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
         "true_pref_direction_deg": direction,
         "true_pref_orientation_deg": np.mod(direction, 180.0),
         "true_blob_orientation_deg": blob_orientation,
-        "true_untuned_share": share,
         "true_sf_cpd": sf,
         "true_tf_hz": tf,
         "true_phase_deg": phase,

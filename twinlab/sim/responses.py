@@ -15,7 +15,8 @@ Stages (each vectorized over neurons; space and time separated so the cost is on
    gray. This is the geometry a twin's perspective module must invert. Frames finer than
    the retina are area-averaged first (anti-aliasing).
 2. **Space.** Contrast ``c = 2 L - 1`` is projected on each neuron's complex Gabor
-   ``w = env(u, v) exp(i (2 pi f a + phase))`` drawn in AE degrees about the RF centre
+   ``w = env(u, v) (exp(i (2 pi f a + phase)) - exp(i phase) exp(-(2 pi f sigma)^2 / 2))``
+   (zero-mean, Morlet-style: no response to uniform light) drawn in AE degrees about the RF centre
    (like the stimulus library's Gabors; ``a`` along the preferred direction), supersampled
    within pixels and scaled so a full-contrast optimal grating gives ``|z| = 1``:
    ``z = c @ S`` with ``S`` ``[P, 2N]``. The same frames' contrast energy ``c^2``, pooled on
@@ -210,7 +211,7 @@ class ResponseModel(nn.Module):
         out = torch.empty(P, 2 * self.n_neurons, dtype=torch.float64)
         t = {k: torch.tensor(neurons[k].to_numpy(dtype=np.float32)) for k in
              ("true_rf_x_deg", "true_rf_y_deg", "true_sigma_deg", "true_aspect", "true_pref_direction_deg",
-              "true_sf_cpd", "true_phase_deg", "true_blob_orientation_deg", "true_untuned_share")}
+              "true_sf_cpd", "true_phase_deg", "true_blob_orientation_deg")}
         step = max(1, int(2_000_000 // v.shape[0]))
         for k0 in range(0, self.n_neurons, step):
             sl = slice(k0, min(k0 + step, self.n_neurons))
@@ -238,14 +239,9 @@ class ResponseModel(nn.Module):
             im = torch.where(untuned, torch.zeros_like(env), env * (torch.sin(psi) - dc * torch.sin(phase0)))
             # untuned cells: ON / OFF centre minus a weaker surround twice as wide (DoG), both
             # stretched by the aspect (>= 1) along b: a weak bias for motion along a
-            # (tuned cells mix in an isotropic one of their own size, weight true_untuned_share)
-            stretch = torch.where(untuned, t["true_aspect"][sl][:, None], torch.ones_like(sig))
-            r2 = a * a + (b / stretch) ** 2
+            r2 = a * a + (b / t["true_aspect"][sl][:, None]) ** 2
             dog = (torch.exp(-0.5 * r2 / sig**2) - self.cfg.untuned_surround * torch.exp(-0.125 * r2 / sig**2)) * area
-            sign = torch.where(untuned, torch.cos(torch.deg2rad(t["true_phase_deg"][sl]))[:, None], torch.ones_like(sig))
-            u_share = t["true_untuned_share"][sl][:, None]
-            re = torch.where(untuned, dog * sign, (1 - u_share) * re + u_share * dog * (norm / (math.pi * sig * sig)))
-            im = (1 - u_share) * im
+            re = torch.where(untuned, dog * torch.cos(phase0), re)
             re = re.reshape(len(u), P, n_sub).sum(-1) / norm
             im = im.reshape(len(u), P, n_sub).sum(-1) / norm
             out[:, 2 * sl.start : 2 * sl.stop : 2] = re.T.double()
