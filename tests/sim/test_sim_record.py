@@ -16,7 +16,8 @@ from twinlab.cli import main
 from twinlab.data import open_session, validate_session
 from twinlab.errors import InputError
 from twinlab.sim import SessionConfig, VirtualMouse, mouse_from_session, record_session
-from twinlab.sim.config import DomainConfig
+from twinlab.sim.calibration import PROTOCOL
+from twinlab.sim.config import DomainConfig, preset_names, resolve_cohort
 
 SMALL = SessionConfig(
     minutes=0.25, trial_s=5.0, validation_fraction=0.34, height_px=18, width_px=32,
@@ -163,3 +164,13 @@ def test_presets_are_listed_and_resolve():
     assert res.exit_code == 0 and 'name = "new_mice"' in res.output and "n_mice = 4" in res.output
     res = CliRunner().invoke(main, ["simulate", "foundation_cohort", "--show-config"])
     assert "n_mice = 8" in res.output
+
+
+@pytest.mark.parametrize("preset", [None, *preset_names()])
+def test_every_cohort_records_the_real_mice_gabor_protocol_whole(preset):
+    # the in-vivo tuning measurement of the real mice: their 6 Gabor trials x 10 repeats, uncropped,
+    # in the test tier of every shipped preset and of the defaults
+    session = resolve_cohort(preset).session_config()
+    gabor = [d for d in session.test_domains if d.preset == PROTOCOL]
+    assert len(gabor) == 1, (preset, [d.preset for d in session.test_domains])
+    assert (gabor[0].n_stimuli, gabor[0].repeats, gabor[0].max_trial_s, gabor[0].overrides) == (6, 10, 0.0, ())

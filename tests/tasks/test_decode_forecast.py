@@ -27,8 +27,8 @@ def test_decoding_running_speed_from_activity_beats_chance_clearly(trained, run_
     assert {p.name for p in out.iterdir()} == {"decoding.csv", "decoding.png", "decoding.nc"}
     table = pd.read_csv(out / "decoding.csv").set_index(["predictor", "behavior"])
     run = table.xs("running_speed", level="behavior")
-    # measured: 0.61 (activity) and 0.61 (activity + stimulus) vs a chance of 0.33 (95th percentile of
-    # the shifted truth); the ridge specialist 0.57. Training seeds 1 and 2 give 0.64 and 0.57.
+    # measured: 0.48 (activity) and 0.48 (activity + stimulus) vs a chance of 0.22 (95th percentile of
+    # the shifted truth); the ridge specialist 0.64. Recording seeds 2-4 give 0.76 / 0.67 / 0.84.
     for predictor in ("multitask_activity", "multitask_activity_stimulus"):
         assert run.loc[predictor, "correlation"] > 0.45
         assert run.loc[predictor, "correlation"] > run.loc[predictor, "chance_correlation"] + 0.15
@@ -48,8 +48,10 @@ def test_forecasting_beats_the_last_value(trained, run_store, tmp_path):
     t = pd.read_csv(out / "forecast.csv").set_index("predictor")
     assert t["horizon_s"].iloc[0] == 0.3
     last = t.loc["last_value"]
-    # measured: mean MSE 1.02 (multitask, past activity only) and 1.00 (linear AR) vs 1.58 (last
-    # value); 77 % and 87 % of the neurons forecast better than by their last value
+    # measured: mean MSE 0.67 (multitask, past activity only) and 0.65 (linear AR) of the last
+    # value's; 80 % and 80 % of the neurons forecast better than by their last value (recording
+    # seeds 2-4: MSE ratios 0.46-0.79, 63-77 %). The median-correlation line is the fragile one:
+    # AR 0.267 vs 0.237 here, but behind the last value on recording seeds 3 and 4
     for predictor in ("multitask_activity", "multitask_activity_stimulus", "linear_ar"):
         assert t.loc[predictor, "mean_mse"] < 0.8 * last["mean_mse"]
         assert t.loc[predictor, "beats_last_value"] > 0.6

@@ -50,14 +50,18 @@ SENSORIUM_FOV = AreaConfig("V1", 1.0, (-25.0, 25.0), (-18.0, 18.0), (0.0, 700.0)
                            KNOWN_AREAS["V1"].rf_sigma_deg, KNOWN_AREAS["V1"].sf_cpd, KNOWN_AREAS["V1"].tf_hz)
 
 
-def sensorium_like_mouse(seed: int = 0, n_neurons: int = 300, config: MouseConfig | None = None):
+def sensorium_like_mouse(seed: int = 0, n_neurons: int = 300, config: MouseConfig | None = None,
+                         centred_monitor: bool = True):
     """A virtual mouse recorded like the Sensorium mice: the default population statistics
-    (or ``config``'s), one V1 field of view around the monitor centre."""
+    (or ``config``'s), one V1 field of view around the monitor centre. ``centred_monitor``:
+    the monitor stands where it nominally does (the experimenters centred it on the field
+    of view's RFs), not moved by the mouse's placement spreads."""
     from .mouse import VirtualMouse
 
     cfg = config or MouseConfig()
     pop = dataclasses.replace(cfg.population, n_neurons=int(n_neurons), areas=("V1",), area_overrides=(SENSORIUM_FOV,))
-    return VirtualMouse(dataclasses.replace(cfg, population=pop), seed=seed, mouse_id=f"sensorium-like{seed}")
+    return VirtualMouse(dataclasses.replace(cfg, population=pop), seed=seed, mouse_id=f"sensorium-like{seed}",
+                        screen=cfg.screen if centred_monitor else None)
 
 
 def protocol_showing(screen=None, repeats: int = REPEATS, dropped: int = DROPPED, seed: int = 0,

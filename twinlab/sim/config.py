@@ -151,12 +151,14 @@ class PopulationConfig:
     tf_logsd: float = 0.45
     tf_range_hz: tuple[float, float] = (1.0, 8.0)
     sigma_sf_exponent: float = -0.5
-    aspect_median: float = 0.28
-    aspect_logsd: float = 0.5
-    untuned_fraction: float = 0.3
+    aspect_median: float = 0.18
+    aspect_logsd: float = 1.0
+    aspect_range: tuple[float, float] = (0.12, 1.5)
+    untuned_fraction: float = 0.35
+    untuned_elongation_range: tuple[float, float] = (1.0, 1.3)
     ds_fraction: float = 0.11
     ds_strength_range: tuple[float, float] = (0.45, 0.9)
-    other_ds_strength_max: float = 0.19
+    other_ds_strength_max: float = 0.2
     complex_fraction: float = 0.55
     normalization_fraction: float = 0.8
     c50_range: tuple[float, float] = (0.08, 0.3)
@@ -188,6 +190,7 @@ class PopulationConfig:
         for a in self.area_overrides:
             a.validate(f"{where} area {a.name}")
         for name in ("rf_sigma_range_deg", "sf_range_cpd", "tf_range_hz", "c50_range", "ds_strength_range",
+                     "aspect_range", "untuned_elongation_range",
                      "surround_weight_range", "run_gain_range", "pupil_gain_range", "exponent_range"):
             lo, hi = getattr(self, name)
             _require(0 <= lo <= hi, f"{where}: {name} must be (low, high) with 0 <= low <= high, got {(lo, hi)}")
@@ -204,6 +207,9 @@ class PopulationConfig:
         _require(all(b > a for a, b in zip(self.layer_depths_um, self.layer_depths_um[1:])),
                  f"{where}: layer_depths_um must increase")
         _require(self.exponent_range[0] > 0, f"{where}: exponent_range must be positive")
+        _require(self.aspect_range[0] > 0, f"{where}: aspect_range must be positive, got {self.aspect_range}")
+        _require(self.untuned_elongation_range[0] >= 1,
+                 f"{where}: untuned_elongation_range must be >= 1 (1 = round), got {self.untuned_elongation_range}")
         for name in ("reference_rate", "baseline_rate", "aspect_median", "response_scale"):
             _require(getattr(self, name) > 0, f"{where}: {name} must be positive")
 
@@ -297,8 +303,11 @@ class NoiseConfig:
     A response frame is the summed amplitude of a Poisson number of events whose rate is
     the noiseless rate times a shared latent gain (``latent_factors`` slow Gaussian
     processes, time constant ``latent_tau_s``, loaded onto every neuron; log-gain s.d.
-    ``latent_sd``) and a private one per neuron (s.d. ``private_sd``, ``private_tau_s``:
-    mouse V1 neurons wander independently over seconds). An event's mean size is
+    ``latent_sd``) and a private one per neuron (``private_tau_s``: mouse V1 neurons wander
+    independently over seconds; its s.d. is log-normal across neurons with log-s.d.
+    ``private_sd_logsd`` and mean variance ``private_sd ** 2``, i.e. median
+    ``private_sd * exp(-private_sd_logsd ** 2)``: some neurons are much more reliable than
+    others, which is what spreads the permutation test's p-values at a given OSI / DSI). An event's mean size is
     ``event_size`` times the neuron's ``response_scale`` (heavy-tailed, coefficient of
     variation ``amplitude_cv``), so the sparseness of a neuron does not depend on its units.
     As in two-photon recordings (scanned at 6.3-6.9 Hz, deconvolved, resampled to the 30-Hz
@@ -316,7 +325,8 @@ class NoiseConfig:
     latent_factors: int = 2
     latent_tau_s: float = 1.5
     latent_sd: float = 0.35
-    private_sd: float = 0.8
+    private_sd: float = 0.85
+    private_sd_logsd: float = 0.8
     private_tau_s: float = 1.0
     scan_hz: float = 6.5
 
@@ -326,6 +336,7 @@ class NoiseConfig:
         _require(self.latent_factors >= 0, f"{where}: latent_factors must be non-negative")
         _require(self.latent_tau_s > 0 and self.latent_sd >= 0, f"{where}: latent_tau_s > 0 and latent_sd >= 0")
         _require(self.private_tau_s > 0 and self.private_sd >= 0, f"{where}: private_tau_s > 0 and private_sd >= 0")
+        _require(self.private_sd_logsd >= 0, f"{where}: private_sd_logsd must be non-negative")
         _require(self.scan_hz >= 0, f"{where}: scan_hz must be non-negative (0 = frames sampled independently)")
 
 

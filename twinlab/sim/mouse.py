@@ -96,6 +96,8 @@ class VirtualMouse(nn.Module):
         cols = [f"true_latent_loading_{j}" for j in range(k)]
         load = table[cols].to_numpy(np.float64) if k else np.zeros((len(table), 0))
         self.register_buffer("loadings", torch.tensor(load, dtype=torch.float32))
+        self.register_buffer("private_sd", torch.tensor(table["true_private_sd"].to_numpy(np.float64),
+                                                        dtype=torch.float32))
 
     @property
     def n_neurons(self) -> int:
@@ -134,7 +136,7 @@ class VirtualMouse(nn.Module):
         """The slow variability of a showing: shared factors and each neuron's private gain."""
         nc = self.config.noise
         return LatentState.draw(batch, n_frames, self.frame_rate_hz, nc.latent_factors, nc.latent_tau_s,
-                                self.n_neurons, nc.private_sd, nc.private_tau_s, generator)
+                                self.n_neurons, self.private_sd.cpu(), nc.private_tau_s, generator)
 
     def sample(self, rates: torch.Tensor, generator: torch.Generator | None = None,
                latent: "LatentState | None" = None, start: int = 0) -> torch.Tensor:
@@ -305,12 +307,14 @@ class LatentState:
     and linearly interpolated to frames on demand, so hours of them stay small.
 
     ``shared`` ``[B, Tc, F]`` unit-variance factors (loaded through each neuron's
-    ``true_latent_loading_*``), ``private`` ``[B, Tc, N]`` (already scaled by ``private_sd``).
-    ``log_gain`` subtracts half the variance, so the gain has mean 1.
+    ``true_latent_loading_*``), ``private`` ``[B, Tc, N]`` (already scaled by each neuron's
+    ``true_private_sd``; ``private_var`` ``[N]`` its square). ``log_gain`` subtracts half
+    the variance, so the gain has mean 1.
     """
 
-    def __init__(self, shared: torch.Tensor, private: torch.Tensor, step: int, private_var: float):
-        self.shared, self.private, self.step, self.private_var = shared, private, int(step), float(private_var)
+    def __init__(self, shared: torch.Tensor, private: torch.Tensor, step: int, private_var: torch.Tensor):
+        self.shared, self.private, self.step = shared, private, int(step)
+        self.private_var = torch.as_tensor(private_var, dtype=torch.float32)
 
     @staticmethod
     def _ar1(batch: int, steps: int, size: int, a: float, generator) -> torch.Tensor:
@@ -328,18 +332,21 @@ class LatentState:
 
     @classmethod
     def draw(cls, batch: int, n_frames: int, fps: float, factors: int, tau_s: float, n_neurons: int,
-             private_sd: float, private_tau_s: float, generator=None) -> "LatentState":
+             private_sd: torch.Tensor | float, private_tau_s: float, generator=None) -> "LatentState":
+        """``private_sd``: one s.d. per neuron ``[N]`` (or one for all)."""
         step = max(1, int(round(0.1 * min(tau_s, private_tau_s) * fps)))
         steps = n_frames // step + 2
+        sd = torch.as_tensor(private_sd, dtype=torch.float32).cpu().expand(n_neurons)
         shared = cls._ar1(batch, steps, factors, math.exp(-step / (tau_s * fps)), generator) if factors else \
             torch.zeros(batch, steps, 0)
-        private = cls._ar1(batch, steps, n_neurons, math.exp(-step / (private_tau_s * fps)), generator) * private_sd \
-            if private_sd > 0 else torch.zeros(batch, steps, 0)
-        return cls(shared, private, step, private_sd**2)
+        on = bool((sd > 0).any())
+        private = cls._ar1(batch, steps, n_neurons, math.exp(-step / (private_tau_s * fps)), generator) * sd \
+            if on else torch.zeros(batch, steps, 0)
+        return cls(shared, private, step, sd**2 if on else torch.zeros(0))
 
     def to(self, device: str | torch.device) -> "LatentState":
         """The same processes held on ``device`` (where :meth:`log_gain` then works)."""
-        return LatentState(self.shared.to(device), self.private.to(device), self.step, self.private_var)
+        return LatentState(self.shared.to(device), self.private.to(device), self.step, self.private_var.to(device))
 
     def _interp(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         pos = torch.arange(start, stop, dtype=torch.float64, device=x.device) / self.step
@@ -356,7 +363,8 @@ class LatentState:
             out = out + self._interp(self.shared, start, stop).to(loadings.device) @ loadings.T
             out = out - 0.5 * (loadings**2).sum(1)
         if self.private.shape[-1]:
-            out = out + self._interp(self.private, start, stop).to(loadings.device) - 0.5 * self.private_var
+            out = out + self._interp(self.private, start, stop).to(loadings.device) \
+                - 0.5 * self.private_var.to(loadings.device)
         return out
 
 

@@ -9,7 +9,8 @@ neuron columns (``unit_id``, ``area``, ``depth_um``, ``layer``, ``cell_type``,
 ``true_rf_x_deg/_y_deg``        RF centre, retinal AE degrees with the eye at rest (x =
                                 azimuth, rightward; y = elevation, upward)
 ``true_sigma_deg``              envelope s.d. across the bars (deg)
-``true_aspect``                 envelope s.d. along the bars / across
+``true_aspect``                 envelope s.d. along the bars / across (untuned cells:
+                                their centre's elongation, >= 1)
 ``true_pref_direction_deg``     carrier direction = preferred motion direction (0 =
                                 rightward, 90 = upward); meaningful as a direction
                                 where ``true_ds_strength`` > 0
@@ -18,6 +19,8 @@ neuron columns (``unit_id``, ``area``, ``depth_um``, ``layer``, ``cell_type``,
 ``true_sf_cpd`` / ``true_tf_hz`` carrier spatial frequency / the temporal frequency the
                                 temporal filter prefers (:class:`VirtualMouse` sets it; the
                                 drawn carrier is ``true_tf_carrier_hz``)
+``true_blob_orientation_deg``   untuned cells: the motion axis across their elongated
+                                centre (a weak orientation bias); NaN for the others
 ``true_phase_deg``              carrier phase at the RF centre (simple cells); 0 / 180
                                 for ON / OFF centres of untuned cells (whose direction,
                                 orientation and SF are NaN)
@@ -35,6 +38,7 @@ neuron columns (``unit_id``, ``area``, ``depth_um``, ``layer``, ``cell_type``,
 ``true_pupil_gain``             log-gain per pupil s.d. (0 = not modulated)
 ``true_run_modulated`` etc.     booleans of the above
 ``true_latent_loading_<j>``     loading on shared latent factor j (log-gain units)
+``true_private_sd``             s.d. of the neuron's private slow log-gain
 =============================  =====================================================
 
 Everything is drawn from one seeded ``numpy`` generator in a fixed order, vectorized over
@@ -159,7 +163,11 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
     tf = np.clip(_lognormal(rng, a_tf * np.exp(eff["tf_log"]), cfg.tf_logsd, n), *cfg.tf_range_hz)
     sigma_med = a_sigma * (sf / a_sf) ** cfg.sigma_sf_exponent * np.exp(leff["sigma_log"])
     sigma = np.clip(_lognormal(rng, sigma_med, cfg.rf_sigma_logsd, n), *cfg.rf_sigma_range_deg)
-    aspect = _lognormal(rng, cfg.aspect_median * np.exp(eff["aspect_log"] + leff["aspect_log"]), cfg.aspect_logsd, n)
+    # broad and clipped: the aspect sets how many carrier cycles fit along the bars,
+    # hence the orientation bandwidth (below ~0.1 the tuning is so flat that pink noise no
+    # longer gives the planted orientation)
+    aspect = np.clip(_lognormal(rng, cfg.aspect_median * np.exp(eff["aspect_log"] + leff["aspect_log"]),
+                                cfg.aspect_logsd, n), *cfg.aspect_range)
     direction = rng.uniform(0, 360, n)
     phase = rng.uniform(0, 360, n)
 
@@ -207,6 +215,18 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
     if k:
         loadings[:, 0] = np.abs(1.0 + 0.3 * loadings[:, 0])
         loadings = loadings / np.sqrt(np.mean(np.sum(loadings**2, 1))) * noise.latent_sd
+
+    # drawn last, so the draws above do not move with them. Untuned centres are a little
+    # elongated (real orientation-unselective cells have OSI ~0.12, not the noise floor):
+    # aspect >= 1 along a random axis, kept as the weakly preferred motion axis. Each
+    # neuron's private slow wander has its own s.d., log-normal with the mean variance
+    # private_sd ** 2 (the spread redistributes the slow noise, it does not add to it).
+    elong = rng.uniform(*cfg.untuned_elongation_range, n)
+    blob_axis = rng.uniform(0, 180, n)
+    s = noise.private_sd_logsd
+    private_sd = noise.private_sd * np.exp(rng.normal(0.0, s, n) - s * s)
+    aspect = np.where(untuned, elong, aspect)
+    blob_orientation = np.where(untuned, blob_axis, np.nan)
     table = {
         "unit_id": np.arange(n, dtype=np.int64),
         "area": np.asarray([a.name for a in areas], dtype=object)[area_idx],
@@ -222,6 +242,7 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
         "true_aspect": aspect,
         "true_pref_direction_deg": direction,
         "true_pref_orientation_deg": np.mod(direction, 180.0),
+        "true_blob_orientation_deg": blob_orientation,
         "true_sf_cpd": sf,
         "true_tf_hz": tf,
         "true_phase_deg": phase,
@@ -237,6 +258,7 @@ def draw_population(cfg: PopulationConfig, seed: int, noise: NoiseConfig | None 
         "true_pupil_gain": pupil_gain,
         "true_run_modulated": run_mod,
         "true_pupil_modulated": pupil_mod,
+        "true_private_sd": private_sd,
     }
     for j in range(k):
         table[f"true_latent_loading_{j}"] = loadings[:, j]

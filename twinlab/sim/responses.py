@@ -15,7 +15,8 @@ Stages (each vectorized over neurons; space and time separated so the cost is on
    gray. This is the geometry a twin's perspective module must invert. Frames finer than
    the retina are area-averaged first (anti-aliasing).
 2. **Space.** Contrast ``c = 2 L - 1`` is projected on each neuron's complex Gabor
-   ``w = env(u, v) exp(i (2 pi f a + phase))`` drawn in AE degrees about the RF centre
+   ``w = env(u, v) (exp(i (2 pi f a + phase)) - exp(i phase) exp(-(2 pi f sigma)^2 / 2))``
+   (zero-mean, Morlet-style: no response to uniform light) drawn in AE degrees about the RF centre
    (like the stimulus library's Gabors; ``a`` along the preferred direction), supersampled
    within pixels and scaled so a full-contrast optimal grating gives ``|z| = 1``:
    ``z = c @ S`` with ``S`` ``[P, 2N]``. The same frames' contrast energy ``c^2``, pooled on
@@ -210,13 +211,16 @@ class ResponseModel(nn.Module):
         out = torch.empty(P, 2 * self.n_neurons, dtype=torch.float64)
         t = {k: torch.tensor(neurons[k].to_numpy(dtype=np.float32)) for k in
              ("true_rf_x_deg", "true_rf_y_deg", "true_sigma_deg", "true_aspect", "true_pref_direction_deg",
-              "true_sf_cpd", "true_phase_deg")}
+              "true_sf_cpd", "true_phase_deg", "true_blob_orientation_deg")}
         step = max(1, int(2_000_000 // v.shape[0]))
         for k0 in range(0, self.n_neurons, step):
             sl = slice(k0, min(k0 + step, self.n_neurons))
             rot = _rotation_to_axis(t["true_rf_x_deg"][sl].double(), t["true_rf_y_deg"][sl].double()).float()
             u, w = vec_to_ae(torch.einsum("kij,pj->kpi", rot, v))  # local AE about the RF centre
-            th = torch.deg2rad(torch.nan_to_num(t["true_pref_direction_deg"][sl]))[:, None]
+            # the envelope's axes: the preferred direction, or an untuned centre's elongation axis
+            axis = torch.where(torch.isnan(t["true_pref_direction_deg"][sl]),
+                               t["true_blob_orientation_deg"][sl], t["true_pref_direction_deg"][sl])
+            th = torch.deg2rad(torch.nan_to_num(axis))[:, None]
             a = u * torch.cos(th) + w * torch.sin(th)
             b = -u * torch.sin(th) + w * torch.cos(th)
             sig = t["true_sigma_deg"][sl][:, None]
@@ -226,12 +230,18 @@ class ResponseModel(nn.Module):
             untuned = torch.isnan(sf)
             psi = 2 * math.pi * torch.nan_to_num(sf) * a + torch.deg2rad(t["true_phase_deg"][sl])[:, None]
             norm = (math.pi * sig * sig_b)  # half the envelope's integral: |z| = 1 for the optimal grating
-            re = env * torch.cos(psi)
-            im = torch.where(untuned, torch.zeros_like(env), env * torch.sin(psi))
-            # untuned cells: ON / OFF centre minus a weaker surround twice as wide (DoG)
-            r2 = u * u + w * w
+            # zero-mean (Morlet) Gabor: minus the envelope times its DC, exp(-(2 pi f sigma)^2 / 2)
+            # at the centre's phase. Without it a low-SF Gabor whose envelope is long across the
+            # bars (aspect < 1) is also a bar detector for the orthogonal orientation
+            phase0 = torch.deg2rad(t["true_phase_deg"][sl])[:, None]
+            dc = torch.exp(-0.5 * (2 * math.pi * torch.nan_to_num(sf) * sig) ** 2)
+            re = env * (torch.cos(psi) - dc * torch.cos(phase0))
+            im = torch.where(untuned, torch.zeros_like(env), env * (torch.sin(psi) - dc * torch.sin(phase0)))
+            # untuned cells: ON / OFF centre minus a weaker surround twice as wide (DoG), both
+            # stretched by the aspect (>= 1) along b: a weak bias for motion along a
+            r2 = a * a + (b / t["true_aspect"][sl][:, None]) ** 2
             dog = (torch.exp(-0.5 * r2 / sig**2) - self.cfg.untuned_surround * torch.exp(-0.125 * r2 / sig**2)) * area
-            re = torch.where(untuned, dog * torch.cos(torch.deg2rad(t["true_phase_deg"][sl]))[:, None], re)
+            re = torch.where(untuned, dog * torch.cos(phase0), re)
             re = re.reshape(len(u), P, n_sub).sum(-1) / norm
             im = im.reshape(len(u), P, n_sub).sum(-1) / norm
             out[:, 2 * sl.start : 2 * sl.stop : 2] = re.T.double()
