@@ -55,7 +55,10 @@ def test_forecasting_beats_the_last_value(trained, run_store, tmp_path):
     for predictor in ("multitask_activity", "multitask_activity_stimulus", "linear_ar"):
         assert t.loc[predictor, "mean_mse"] < 0.8 * last["mean_mse"]
         assert t.loc[predictor, "beats_last_value"] > 0.6
-    assert t.loc["linear_ar", "median_correlation"] > last["median_correlation"]
+    # not asserted: the linear AR's median correlation against the last value's. Both are near
+    # 0.25 and their order flips with the recording seed (2 of 4 seeds, either way, also with a
+    # 120-s test block; docs/virtual_mouse_calibration.md): a line that passes by the seed's luck
+    assert np.isfinite(t.loc["linear_ar", "median_correlation"])
 
 
 def test_the_multitask_twin_scores_as_a_twin(trained):
