@@ -106,8 +106,12 @@ def test_small_twin_overfits_a_short_clip_of_one_virtual_mouse():
     assert end < 0.1 * start, (start, end)  # the excess over the best possible loss falls > 10x (~90x)
     pred = twin(frames, *behaviour, session="vm").detach()[0, BURN_IN:].numpy()
     truth = target[0, BURN_IN:].numpy()
-    corr = [np.corrcoef(pred[:, n], truth[:, n])[0, 1] for n in range(truth.shape[1])]
-    assert np.median(corr) > 0.8, corr  # ~0.99
+    # over the neurons the clip drives (the rate's s.d. above 10 % of its mean; a flat rate's
+    # correlation is noise: two untuned cells here move by 4-7 %)
+    driven = truth.std(0) > 0.1 * truth.mean(0)
+    assert driven.sum() >= 5
+    corr = [np.corrcoef(pred[:, n], truth[:, n])[0, 1] for n in np.flatnonzero(driven)]
+    assert np.median(corr) > 0.8, corr  # 0.87
 
 
 def test_a_frozen_core_does_not_change_while_a_new_mouse_is_fitted():
