@@ -154,11 +154,11 @@ class PopulationConfig:
     aspect_median: float = 0.18
     aspect_logsd: float = 1.0
     aspect_range: tuple[float, float] = (0.12, 1.5)
-    untuned_fraction: float = 0.35
+    untuned_fraction: float = 0.33
     untuned_elongation_range: tuple[float, float] = (1.0, 1.3)
     ds_fraction: float = 0.11
     ds_strength_range: tuple[float, float] = (0.45, 0.9)
-    other_ds_strength_max: float = 0.2
+    other_ds_strength_max: float = 0.18
     complex_fraction: float = 0.55
     normalization_fraction: float = 0.8
     c50_range: tuple[float, float] = (0.08, 0.3)
