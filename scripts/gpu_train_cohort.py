@@ -56,25 +56,17 @@ MEDIUM = ["perspective.retina_height=32", "perspective.retina_width=48", "modula
 
 def _record_one(job: dict) -> str:
     """One mouse of a cohort, as ``twinlab.sim.record_cohort`` records it (same seeds, same files)."""
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
-    from twinlab.sim import VirtualMouse, record_session, resolve_cohort
-    from twinlab.sim.record import mouse_seed, test_stimuli
+    from twinlab.sim import resolve_cohort
+    from twinlab.sim.record import record_cohort_session
 
     cfg = resolve_cohort(job["preset"], job["overrides"])
     i = job["index"]
-    seed = mouse_seed(cfg.seed, i)
-    mid = f"{cfg.mouse_prefix}{i:02d}"
-    mouse = VirtualMouse(cfg.mouse_config(seed), mouse_id=mid)
-    session = cfg.session_config()
-    tests = test_stimuli(session, mouse.nominal_screen, cfg.seed)
-    sseed = int(np.random.SeedSequence([seed, 0x5E, 0]).generate_state(1)[0] % 2**31)
-    path = Path(job["folder"]) / f"{mid}_s0.zarr"
+    path = Path(job["folder"]) / f"{cfg.mouse_prefix}{i:02d}_s0.zarr"
     if not path.exists():
-        record_session(mouse, session, path, session_id="s0", seed=sseed, cohort_seed=cfg.seed, tests=tests,
-                       progress=False, provenance={"cohort": cfg.name, "mouse_index": i, "mouse_seed": seed})
+        record_cohort_session(cfg, i, 0, path)
     return str(path)
 
 

@@ -25,6 +25,12 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
+
+from ..data import open_session
+from ..sim import resolve_cohort
+from ..sim.config import to_dict
+from ..sim.record import record_cohort_session
 
 __all__ = ["FOUNDATION", "NEW_MICE", "cohort", "cohort_folder", "store_paths", "record_mouse", "pool", "submit_cohort",
            "fingerprint", "fingerprints"]
@@ -35,16 +41,12 @@ NEW_MICE = "shipped_new_mice"
 
 def cohort(preset: str, overrides: Iterable[str] = ()):
     """The :class:`twinlab.sim.CohortConfig` of a preset with ``key=value`` overrides, validated."""
-    from ..sim import resolve_cohort
-
     cfg = resolve_cohort(preset, list(overrides))
     cfg.validate(f"cohort {preset}")
     return cfg
 
 
 def _settings_hash(cfg) -> str:
-    from ..sim.config import to_dict
-
     text = json.dumps(to_dict(dataclasses.replace(cfg, n_mice=1)), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
@@ -64,25 +66,12 @@ def record_mouse(cfg, index: int, root: str | os.PathLike, device: str | None = 
                  render_workers: int | None = None) -> Path:
     """Mouse ``index`` of ``cfg`` into its store under ``root`` (kept if already there), with the
     seeds :func:`twinlab.sim.record_cohort` gives it; -> the store."""
-    import torch
-
-    from ..sim import VirtualMouse, record_session
-    from ..sim.record import mouse_seed, test_stimuli
-
     path = store_paths(cfg, root)[index]
     if path.exists():  # stores appear atomically: one that exists is complete
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # one core for this mouse's responses; its render workers take others
-    seed = mouse_seed(cfg.seed, index)
-    mouse = VirtualMouse(cfg.mouse_config(seed), mouse_id=f"{cfg.mouse_prefix}{index:02d}")
-    session = cfg.session_config()
-    tests = test_stimuli(session, mouse.nominal_screen, cfg.seed)
-    sseed = int(np.random.SeedSequence([seed, 0x5E, 0]).generate_state(1)[0] % 2**31)
-    record_session(mouse, session, path, session_id="s0", seed=sseed, cohort_seed=cfg.seed, tests=tests,
-                   device=device, render_workers=render_workers, progress=False,
-                   provenance={"cohort": cfg.name, "mouse_index": index, "mouse_seed": seed})
-    return path
+    return record_cohort_session(cfg, index, 0, path, device=device, render_workers=render_workers)
 
 
 def _record_job(job: tuple) -> str:
@@ -111,8 +100,6 @@ def submit_cohort(executor: cf.Executor | None, cfg, root: str | os.PathLike, de
 
 def fingerprint(store: str | os.PathLike, frames: int = 256) -> str:
     """A short hash of a store's mouse, neurons and first / last ``frames`` responses."""
-    from ..data import open_session
-
     ds = open_session(store, check=False)
     try:
         n = ds.sizes["frame"]

@@ -51,8 +51,8 @@ from ..settings import merge, parse_overrides
 from .config import CohortConfig, MouseConfig, SessionConfig, from_dict, to_dict
 from .mouse import VirtualMouse
 
-__all__ = ["record_session", "record_cohort", "session_plan", "mouse_from_session", "mouse_seed", "write_session_store",
-           "MANIFEST"]
+__all__ = ["record_session", "record_cohort", "record_cohort_session", "session_plan", "mouse_from_session", "mouse_seed",
+           "write_session_store", "MANIFEST"]
 
 MANIFEST = "cohort.json"
 _RENAMED = {"trial": "stimulus_trial", "repeat": "stimulus_repeat"}
@@ -69,6 +69,11 @@ def write_session_store(pieces, path, total: int | None = None, progress: bool =
 def mouse_seed(cohort_seed: int, index: int) -> int:
     """The seed of mouse ``index`` of a cohort (independent of how many mice there are)."""
     return int(np.random.SeedSequence([int(cohort_seed), 0x4D5E, int(index)]).generate_state(1)[0])
+
+
+def session_seed(seed_of_mouse: int, session_index: int) -> int:
+    """The seed of session ``session_index`` of the mouse whose seed is ``seed_of_mouse``."""
+    return int(np.random.SeedSequence([int(seed_of_mouse), 0x5E, int(session_index)]).generate_state(1)[0] % 2**31)
 
 
 # -- the plan ---------------------------------------------------------------------------------
@@ -471,8 +476,23 @@ def record_cohort(cfg: CohortConfig, out: str | os.PathLike, *, device: str | No
             mouse = VirtualMouse(cfg.mouse_config(e["mouse_seed"]), mouse_id=e["mouse_id"])
         if tests is None:
             tests = test_stimuli(session, mouse.nominal_screen, cfg.seed)
-        sseed = int(np.random.SeedSequence([e["mouse_seed"], 0x5E, e["session_index"]]).generate_state(1)[0] % 2**31)
-        record_session(mouse, session, path, session_id=e["session_id"], seed=sseed, cohort_seed=cfg.seed,
-                       tests=tests, device=device, progress=False,
-                       provenance={"cohort": cfg.name, "mouse_index": e["mouse_index"], "mouse_seed": e["mouse_seed"]})
+        record_cohort_session(cfg, e["mouse_index"], e["session_index"], path, mouse=mouse, tests=tests, device=device)
     return paths
+
+
+def record_cohort_session(cfg: CohortConfig, mouse_index: int, session_index: int, path: str | os.PathLike, *,
+                          mouse: VirtualMouse | None = None, tests=None, device: str | None = None,
+                          render_workers: int | None = None) -> Path:
+    """Session ``session_index`` of mouse ``mouse_index`` of a cohort into the store ``path``, with
+    the seeds :func:`record_cohort` gives it (the same store wherever it is recorded).
+    ``mouse`` and ``tests`` (its test stimuli) may be passed in when already built."""
+    seed = mouse_seed(cfg.seed, mouse_index)
+    mid = f"{cfg.mouse_prefix}{mouse_index:02d}"
+    if mouse is None:
+        mouse = VirtualMouse(cfg.mouse_config(seed), mouse_id=mid)
+    session = cfg.session_config()
+    if tests is None:
+        tests = test_stimuli(session, mouse.nominal_screen, cfg.seed)
+    return record_session(mouse, session, path, session_id=f"s{session_index}", seed=session_seed(seed, session_index),
+                          cohort_seed=cfg.seed, tests=tests, device=device, render_workers=render_workers,
+                          progress=False, provenance={"cohort": cfg.name, "mouse_index": mouse_index, "mouse_seed": seed})
