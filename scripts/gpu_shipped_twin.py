@@ -45,7 +45,13 @@ def settings(args):
     given = {k: v for k, v in {"models": args.models, "work": args.work, "budget_minutes": args.budget_minutes,
                                "batch_size": args.batch, "transfer_minutes": args.transfer_minutes,
                                "fig4_mice": args.fig4_mice, "procs": args.procs, "startup_s": args.startup_s,
-                               "horizon_steps": args.horizon, "device": args.device}.items() if v is not None}
+                               "horizon_steps": args.horizon, "device": args.device, "latest": args.latest,
+                               "commit": args.commit, "foundation_eval_mice": args.foundation_eval_mice}.items()
+             if v is not None}
+    if args.train_only:
+        given["score"] = False
+    if args.cold_transfer:
+        given["warm_transfer"] = False
     return dataclasses.replace(JobSettings(), **{**base, **given})
 
 
@@ -61,6 +67,14 @@ def main() -> None:
     ap.add_argument("--fig4-mice", type=int, default=None, help="New mice with Fig. 4 numbers (default 1).")
     ap.add_argument("--procs", type=int, default=None, help="Mice recorded at a time (default 4).")
     ap.add_argument("--startup-s", type=float, default=None, help="Reserved before the first step (default 60).")
+    ap.add_argument("--train-only", action="store_true",
+                    help="Train the core only (no transfer, no scoring); the next scored call's card takes it over.")
+    ap.add_argument("--latest", default=None, help="Where every call also leaves its files (default <work>/latest); "
+                                                   "a call continues from there when it is further on than --models.")
+    ap.add_argument("--commit", default=None, help="The commit the card records (default: the checkout's).")
+    ap.add_argument("--foundation-eval-mice", type=int, default=None,
+                    help="Foundation mice scored on their own test blocks (default 1).")
+    ap.add_argument("--cold-transfer", action="store_true", help="Start the new mice afresh instead of continuing.")
     ap.add_argument("--device", default=None)
     ap.add_argument("--quick", action="store_true", help="CPU smoke test at toy sizes.")
     args = ap.parse_args()
@@ -72,6 +86,11 @@ def main() -> None:
     s = settings(args)
     announce(s.device, budget=f"{s.budget_minutes:g} min", models=s.models or "models/")
     card = run_job(s, out, say=say, started=JOB.t0)
+    if not s.score:
+        say(f"training only: step {card['steps']}; files in {out} (and {s.latest or s.work + '/latest'}); "
+            f"job done in {JOB.elapsed():.0f} s")
+        check_outputs(out)
+        return
     for r in card["bar"]:
         ok = {True: "pass", False: "FAIL", None: "n/a"}[r["passes"]]
         value = "n/a" if r["value"] is None else f"{r['value']:.3f}"

@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 
 import twinlab as tl
 from twinlab.errors import InputError
-from twinlab.model import (SessionInfo, Twin, TwinConfig, load_checkpoint, load_weights, read_header,
-                           save_checkpoint)
+from twinlab.model import (SessionInfo, Twin, TwinConfig, load_checkpoint, load_sessions, load_weights,
+                           read_header, save_checkpoint)
 
 
 def _twin(config=None, seed=0):
@@ -145,3 +145,25 @@ def test_saving_refuses_bad_destinations_and_leaves_nothing(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         save_checkpoint(_twin(), tmp_path / "nope" / "twin.safetensors")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_load_sessions_takes_the_shared_mice_and_leaves_the_core_and_the_rest(tmp_path):
+    src = Twin(TwinConfig.small(), [SessionInfo("A", 3), SessionInfo("B", 4), SessionInfo("D", 5)], seed=1)
+    path = save_checkpoint(src, tmp_path / "src.safetensors")
+    dst = Twin(TwinConfig.small(), [SessionInfo("B", 4), SessionInfo("C", 2), SessionInfo("D", 6)], seed=2)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    assert load_sessions(dst, path) == ["B"]  # D: other neurons; A: not in dst; C: not in src
+    got, theirs = dst.state_dict(), src.state_dict()
+    b_keys = [k for k in got if ".B." in k]
+    assert b_keys and all(torch.equal(got[k], theirs[k]) for k in b_keys)
+    assert any(not torch.equal(before[k], theirs[k]) for k in b_keys)  # it did change them
+    assert all(torch.equal(got[k], before[k]) for k in got if ".B." not in k)  # core, C and D as they were
+
+
+def test_load_sessions_refuses_session_modules_of_another_shape(tmp_path):
+    src = Twin(TwinConfig.small(), [SessionInfo("B", 4)], seed=1)
+    path = save_checkpoint(src, tmp_path / "src.safetensors")
+    cfg = TwinConfig.small()
+    other = dataclasses.replace(cfg, modulation=dataclasses.replace(cfg.modulation, hidden=cfg.modulation.hidden + 2))
+    with pytest.raises(InputError, match="another architecture"):
+        load_sessions(Twin(other, [SessionInfo("B", 4)], seed=2), path)

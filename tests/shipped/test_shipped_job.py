@@ -47,6 +47,7 @@ def test_the_second_call_continues_the_first_and_the_history_grows(two_calls):
     assert h2[1]["foundation"]["steps_before"] == h1[0]["foundation"]["steps_after"] > 0
     assert second["steps"] == h2[1]["foundation"]["steps_after"] > first["steps"]
     assert h2[1]["data_same_as_before"] is True  # the seeded cohort re-recorded identically
+    assert h1[0]["transfer"]["continued"] is False and h2[1]["transfer"]["continued"] is True
     assert slim_training(root / "out2" / "twin_state.safetensors")["step"] == second["steps"]
     assert second["calls"] == 2 and second["total_steps"] == QUICK["horizon_steps"]
 
@@ -54,7 +55,7 @@ def test_the_second_call_continues_the_first_and_the_history_grows(two_calls):
 def test_the_files_fit_a_device_call_and_the_card_names_the_default_mouse(two_calls):
     root, (_, card) = two_calls
     files = check_outputs(root / "out2")
-    assert {p.name for p in files} == set(COMMITTED)
+    assert {p.name for p in files} == {*COMMITTED, "foundation_train.log", "transfer_train.log"}
     assert all(p.stat().st_size <= MAX_FILE_BYTES for p in files)
     on_disk = json.loads((root / "out2" / "twin.json").read_text())
     assert on_disk["mouse"] == card["mouse"] == "N00_s0" and on_disk["sessions"]["new"] == ["N00_s0"]
@@ -115,3 +116,52 @@ def test_combining_refuses_mice_fitted_on_another_core():
     assert list(both.sessions) == ["F00", "N00"]
     mine = {k: v for k, v in b.state_dict().items() if ".N00." in k}
     assert mine and all(torch.equal(both.state_dict()[k], v) for k, v in mine.items())
+
+
+@pytest.fixture(scope="module")
+def chained_calls(tmp_path_factory):
+    """Calls in a row on one machine: call 1 trains only (nothing committed), call 2 continues
+    what call 1 left in ``<work>/latest`` and scores."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("chain")
+    (root / "models").mkdir()
+    s = dataclasses.replace(JobSettings(), **{**QUICK, "procs": 0, "budget_minutes": 0.08, "fig4_mice": 1},
+                            models=str(root / "models"), work=str(root / "work"), commit="abc1234")
+    first = run_job(dataclasses.replace(s, score=False), root / "out1", say=lambda m: None)
+    second = run_job(s, root / "out2", say=lambda m: None)
+    return root, first, second
+
+
+def test_a_training_only_call_leaves_a_point_the_next_call_continues(chained_calls):
+    root, first, second = chained_calls
+    assert sorted(p.name for p in check_outputs(root / "out1")) == ["foundation.safetensors", "foundation_train.log",
+                                                                     "pending.json", "twin_state.safetensors"]
+    pending = json.loads((root / "out1" / "pending.json").read_text())
+    assert len(pending) == 1 and pending[0]["scored"] is False and pending[0]["numbers"] is None
+    steps1 = pending[0]["foundation"]["steps_after"]
+    assert steps1 > 0 and slim_training(root / "out1" / "twin_state.safetensors")["step"] == steps1
+    # call 2 found nothing in models/ and continued call 1's point from <work>/latest
+    h = second["history"]
+    assert len(h) == 2 and h[0]["scored"] is False and h[1]["scored"] is True
+    assert h[1]["foundation"]["steps_before"] == steps1 and not h[1]["foundation"]["started_fresh"]
+    assert h[1]["commit"] == "abc1234"
+    assert not (root / "out2" / "pending.json").exists()
+    assert {p.name for p in check_outputs(root / "out2")} == {*COMMITTED, "foundation_train.log", "transfer_train.log"}
+    assert sorted(p.name for p in (root / "work" / "latest").iterdir()) == sorted(COMMITTED)
+    assert (root / "work" / "latest" / "twin.json").is_file()
+    assert not (root / "work" / "latest" / "pending.json").exists()
+    own = second["evaluation"]["cc_norm_foundation_mice"]
+    assert set(own["natural_movie"]) == {"F00_s0"}
+
+
+def test_the_point_furthest_on_is_picked_and_a_lone_state_is_refused(chained_calls, tmp_path):
+    from twinlab.shipped import chain
+
+    root, _, second = chained_calls
+    point = chain.pick(root / "models", root / "work" / "latest")
+    assert point.folder == root / "work" / "latest" and point.step == second["steps"] and point.pending == []
+    assert chain.pick(root / "out2", root / "out1").folder == root / "out2"  # further on
+    assert chain.pick(tmp_path / "missing") is None
+    shutil.copy(root / "out1" / "twin_state.safetensors", tmp_path / "twin_state.safetensors")
+    with pytest.raises(InputError, match="needs twin.safetensors beside it"):
+        chain.read_point(tmp_path)

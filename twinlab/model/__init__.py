@@ -17,7 +17,7 @@ presets in ``models/``), ``checkpoint`` saves and loads it (safetensors + JSON, 
 >>> twin.responder("mouse1").rates(frames, running_speed, pupil_diameter, pupil_center)
 """
 
-from .checkpoint import load_checkpoint, load_weights, read_header, save_checkpoint
+from .checkpoint import load_checkpoint, load_sessions, load_weights, read_header, save_checkpoint
 from .config import (
     FeedforwardConfig,
     ModulationConfig,
@@ -67,6 +67,7 @@ __all__ = [
     "config_to_toml",
     "load_checkpoint",
     "load_weights",
+    "load_sessions",
     "poisson_nll",
     "poisson_nll_floor",
     "preset_names",

@@ -40,8 +40,8 @@ from ..storage import atomic_output
 from .config import config_differences, config_from_dict
 from .twin import SessionInfo, Twin
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "load_weights", "read_header",
-           "check_header", "check_shapes", "file_shapes", "planned"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "load_weights", "load_sessions",
+           "read_header", "check_header", "check_shapes", "file_shapes", "planned"]
 
 FORMAT = "twinlab.twin"
 FORMAT_VERSION = 1
@@ -273,3 +273,29 @@ def load_weights(twin: Twin, path: str | Path, parts: str = "all") -> Twin:
         tensors = {k[len("core."):]: v for k, v in _read_tensors(path, "core.", device=twin.device).items()}
         twin.core.load_state_dict(tensors)
     return twin
+
+
+def load_sessions(twin: Twin, path: str | Path) -> list[str]:
+    """Load, in place, the per-session weights (perspective, modulation, readout, input
+    normalisation) of every session that the checkpoint ``path`` and ``twin`` both hold with the
+    same number of neurons; -> their keys (in ``twin``'s order; the others keep theirs).
+
+    The core is left alone: a transfer continued on a changed core starts its mice where an
+    earlier transfer left them. Per-session shapes that differ (another architecture of the
+    session modules) fail with one line."""
+    path = Path(path)
+    header = read_header(path)
+    there = {d["key"]: d["n_neurons"] for d in header["sessions"]}
+    keys = [k for k, s in twin.sessions.items() if there.get(k) == s.n_neurons]
+    if not keys:
+        return []
+    mine = {n: tuple(v.shape) for n, v in twin.state_dict().items()
+            if not n.startswith("core.") and any(n.startswith(f"{n.split('.', 1)[0]}.{k}.") for k in keys)}
+    theirs = file_shapes(path)
+    bad = [n for n, shape in mine.items() if theirs.get(n) != shape]
+    if bad:
+        raise InputError(f"checkpoint {path}: {bad[0]} has shape {theirs.get(bad[0])} there, {mine[bad[0]]} here "
+                         "(its sessions were fitted with another architecture)")
+    tensors = {n: v for n, v in _read_tensors(path, device=twin.device).items() if n in mine}
+    twin.load_state_dict(tensors, strict=False)
+    return keys

@@ -21,7 +21,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ import pandas as pd
 from ..errors import InputError
 
 __all__ = ["CARD_FORMAT", "BAR", "Target", "fig4_numbers", "bar_checks", "read_card", "new_card", "card_markdown",
+           "cc_norm_of_run", "mean_of", "bar_numbers", "static_description",
            "check_outputs", "MAX_FILES", "MAX_FILE_BYTES"]
 
 CARD_FORMAT = "twinlab.twin_card"
@@ -134,10 +135,12 @@ def read_card(path: str | os.PathLike) -> dict | None:
     return card
 
 
-def new_card(previous: Mapping[str, Any] | None, call: Mapping[str, Any], static: Mapping[str, Any]) -> dict:
+def new_card(previous: Mapping[str, Any] | None, call: Mapping[str, Any], static: Mapping[str, Any],
+             pending: Sequence[Mapping[str, Any]] = ()) -> dict:
     """This call's card: ``static`` (data, configuration, files, mouse), the running totals
-    (steps, GPU-minutes) and ``history`` = the previous card's + ``call``."""
-    history = list((previous or {}).get("history", [])) + [dict(call)]
+    (steps, GPU-minutes) and ``history`` = the previous card's + ``pending`` (the training-only
+    calls since it, :mod:`twinlab.shipped.chain`) + ``call``."""
+    history = list((previous or {}).get("history", [])) + [dict(h) for h in pending] + [dict(call)]
     gpu = sum(float(h.get("job_seconds") or 0.0) for h in history if h.get("device", "cpu") != "cpu") / 60.0
     train = sum(float(h.get("foundation", {}).get("train_seconds") or 0.0) for h in history) / 60.0
     card = {"format": CARD_FORMAT, "format_version": 1, **static,
@@ -153,6 +156,79 @@ def new_card(previous: Mapping[str, Any] | None, call: Mapping[str, Any], static
 def _f(x: Any, digits: int = 3) -> str:
     x = _finite(x)
     return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def cc_norm_of_run(run: str | os.PathLike) -> dict[str, dict[str, float]]:
+    """``{domain: {session: median CC_norm}}`` of a run's test-tier evaluation."""
+    path = Path(run) / "evaluation_summary.csv"
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    out: dict[str, dict[str, float]] = {}
+    for r in table[table["session"] != "all"].itertuples():
+        v = float(r.median_cc_norm)
+        out.setdefault(str(r.domain), {})[str(r.session)] = v if math.isfinite(v) else None
+    return out
+
+
+def mean_of(values) -> float | None:
+    x = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return float(np.mean(x)) if x else None
+
+
+def bar_numbers(cc: dict[str, dict[str, float]], fig4: dict[str, dict]) -> dict[str, float | None]:
+    """The numbers :data:`twinlab.shipped.card.BAR` names: CC_norm means over the new mice
+    (natural movies; the lowest other domain) and the Fig. 4 numbers' means over ``fig4``'s mice."""
+    means = {d: mean_of(v.values()) for d, v in cc.items()}
+    others = [v for d, v in means.items() if d != "natural_movie" and v is not None]
+    out = {"cc_norm_natural_movie": means.get("natural_movie"), "cc_norm_lowest_other": min(others) if others else None}
+    keys = sorted({k for n in fig4.values() for k in n if not k.startswith("n_")})
+    out.update({k: mean_of(n.get(k) for n in fig4.values()) for k in keys})
+    return out
+
+
+def static_description(s, found_cfg, new_cfg, found, new, fingerprints, shipped, tcfg, new_keys, runs) -> dict:
+    """The card's description of data, architecture and recipes (the same every call): ``s`` the
+    job's settings, the cohorts' configs and stores, the combined twin, the transfer's config."""
+    from ..sim.record import mouse_seed
+    from ..train import read_state
+    from .cohort import fingerprints as store_fingerprints
+    from .job import CONTINUE_CMD, FILES
+
+    def data(cfg, stores, overrides, prints=None):
+        sess = cfg.session_config()
+        d = {"preset": cfg.name, "overrides": list(overrides), "n_mice": cfg.n_mice, "minutes": cfg.minutes,
+             "n_neurons": cfg.n_neurons, "height_px": sess.height_px, "width_px": sess.width_px, "seed": cfg.seed,
+             "test_domains": [t.name for t in sess.test_domains], "sessions": [Path(p).stem for p in stores]}
+        if prints is not None:
+            d["fingerprints"] = prints
+        return d
+
+    tr = read_state(runs / "foundation" / "state.safetensors").training
+    cfg = tr["config"]
+    return {
+        "title": "twinlab shipped twin: a foundation core on virtual mice, transferred to held-out new mice",
+        "mouse": new_keys[0],
+        "mouse_sim": {"preset": new_cfg.name, "overrides": list(s.new_overrides), "index": 0,
+                      "mouse_seed": mouse_seed(new_cfg.seed, 0)},
+        "files": FILES,
+        "sessions": {"foundation": list(shipped.sessions)[: len(found)], "new": new_keys},
+        "data": {"foundation": data(found_cfg, found, s.foundation_overrides, fingerprints),
+                 "new": data(new_cfg, new, s.new_overrides, store_fingerprints(new))},
+        "architecture": {"preset": s.model, "overrides": list(s.model_overrides), "config": shipped.config.to_dict(),
+                         "parameters": int(sum(p.numel() for p in shipped.parameters()))},
+        "training": {"optimizer": cfg["optimizer"], "lr": cfg["lr"], "weight_decay": cfg["weight_decay"],
+                     "clip": f"{cfg['clip_mode']} {cfg['clip_value']}", "clips_per_mouse_per_step": cfg["batch_size"],
+                     "clips_per_step": cfg["batch_size"] * found_cfg.n_mice, "clip_frames": cfg["clip_frames"],
+                     "burn_in": cfg["burn_in"], "horizon_steps": tr["total_steps"], "schedule": tr["schedule"],
+                     "step": tr.get("step_kind"), "amp": cfg["amp"], "seed": cfg["seed"], "loss": cfg["loss"]},
+        "transfer": {"optimizer": tcfg.optimizer, "lr": tcfg.lr, "clips_per_mouse_per_step": tcfg.batch_size,
+                     "budget_minutes": tcfg.budget_minutes, "max_steps": tcfg.total_steps,
+                     "data": "all of each new mouse's training tier", "mice": new_keys,
+                     "each call": ("continues the last scored call's new mice on the call's core" if s.warm_transfer
+                                   else "starts the new mice afresh on the call's core")},
+        "how_to_continue": CONTINUE_CMD,
+    }
 
 
 def card_markdown(card: Mapping[str, Any]) -> str:
@@ -196,10 +272,10 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     lines += ["", "## History", "", "| call | date | device | steps | train s | natural-movie CC_norm | DSI r | commit |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for i, h in enumerate(card.get("history", []), 1):
-        fd = h.get("foundation", {})
+        fd, nums = h.get("foundation") or {}, h.get("numbers") or {}
         lines.append(f"| {i} | {h.get('date')} | {h.get('device')} | {fd.get('steps_before')} -> {fd.get('steps_after')} | "
-                     f"{_f(fd.get('train_seconds'), 0)} | {_f(h.get('numbers', {}).get('cc_norm_natural_movie'))} | "
-                     f"{_f(h.get('numbers', {}).get('dsi_pearson_r'))} | {h.get('commit', '')} |")
+                     f"{_f(fd.get('train_seconds'), 0)} | {_f(nums.get('cc_norm_natural_movie'))} | "
+                     f"{_f(nums.get('dsi_pearson_r'))} | {h.get('commit', '')} |")
     lines += ["", "## Continuing it", "", card.get("how_to_continue", ""), ""]
     return "\n".join(lines)
 

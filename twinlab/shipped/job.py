@@ -19,11 +19,18 @@ Steps of :func:`run_job`:
    the clock allows; the schedule runs over ``horizon_steps`` whatever the calls are, so calls
    add up to one run);
 3. transfer the frozen core to each new mouse (:func:`twinlab.train.finetune`, one run, all new
-   mice) within ``transfer_minutes``, scored on their test blocks (CC_norm per domain);
+   mice) within ``transfer_minutes``, the mice starting where the last scored call left them
+   (``warm_transfer``), scored on their test blocks (CC_norm per domain); the first
+   ``foundation_eval_mice`` foundation mice on theirs too (the core's own ceiling);
 4. the Fig. 4 numbers of the first ``fig4_mice`` new mice: the twin and the mouse itself
    (noise-free: the truth) shown the paper's pink noise and dots (:mod:`twinlab.paper.fig4`),
    reduced to the bar's numbers (:func:`twinlab.shipped.card.fig4_numbers`);
 5. the files: the combined twin, the slim state, the card with this call appended to its history.
+
+A training-only call (``score=False``) skips 3 and 4 and gives the whole budget to the core; it
+leaves ``foundation.safetensors`` and ``pending.json`` instead of a new card, and every call leaves
+its files in ``<work>/latest`` too, which the next call on a warm machine continues
+(:mod:`twinlab.shipped.chain`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import datetime
 import json
 import math
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -43,6 +51,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import card as cards
+from . import chain
 from . import cohort as cohorts
 
 __all__ = ["JobSettings", "QUICK", "run_job", "combine_twins", "default_models_folder", "FILES"]
@@ -88,6 +97,13 @@ class JobSettings:
     procs, render_workers : mice recorded at a time (0: one after the other in this process), and
         rendering processes per mouse.
     step, compile, device : the training's step kind (``auto``: one CUDA graph on a GPU), torch.compile.
+    score : transfer and score this call (``False``: training only, the whole budget to the core;
+        the next scored call's card takes the call over, :mod:`twinlab.shipped.chain`).
+    latest : where every call also leaves its files ("" = ``<work>/latest``); a call continues
+        from there when it is further on than ``models`` (calls in a row on a warm machine).
+    commit : the commit the card records ("" = the checkout's, ``+dirty`` if it differs).
+    foundation_eval_mice : foundation mice scored on their own test blocks (core vs transfer).
+    warm_transfer : the new mice start from the last scored call's (``False``: afresh every call).
     """
 
     models: str = ""
@@ -110,6 +126,11 @@ class JobSettings:
     warmup: float = 0.02
     min_lr: float = 0.1
     seed: int = 0
+    score: bool = True
+    latest: str = ""
+    commit: str = ""
+    foundation_eval_mice: int = 1
+    warm_transfer: bool = True
     transfer_minutes: float = 1.0
     transfer_steps: int = 100000
     fig4_mice: int = 1
@@ -155,12 +176,20 @@ def combine_twins(foundation, transfer):
     return both
 
 
-def _commit() -> str:
+def _commit(given: str = "") -> str:
+    """``given``, else the checkout's HEAD, marked ``+dirty`` when the working tree differs from
+    it (a copied tree with a stale ``.git`` must not claim a commit it does not hold)."""
+    if given:
+        return given
+    root = Path(__file__).resolve().parents[2]
     try:
-        root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
-        return out.stdout.strip() if out.returncode == 0 else ""
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=5)
+        if head.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=20)
+        return head.stdout.strip() + ("" if dirty.returncode == 0 and not dirty.stdout.strip() else "+dirty")
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -174,26 +203,38 @@ def _train_config(s: JobSettings, device: str, extra: Sequence[str]):
                                           f"step={s.step}", f"model={s.model}", *extra])
 
 
-def _foundation(s: JobSettings, models: Path, stores: list[Path], run: Path, minutes: float, device: str, say):
-    """Continue (or start) the foundation run into ``run`` for ``minutes``; -> (result, steps before, fresh)."""
+def _foundation(s: JobSettings, point, stores: list[Path], run: Path, minutes: float, device: str, say):
+    """Continue ``point`` (:mod:`twinlab.shipped.chain`; ``None``: start fresh) into the run folder
+    ``run`` for ``minutes``; -> (result, steps before, fresh)."""
     from ..train import resume_run, train_foundation
-    from ..train.continual import continue_run, slim_training
+    from ..train.continual import continue_run
 
-    twin, slim = models / "twin.safetensors", models / "twin_state.safetensors"
-    if twin.is_file() and slim.is_file():
-        before = int(slim_training(slim)["step"])
+    if point is not None:
         changes = {"device": device, "log_every": s.log_every, "checkpoint_every": 500, "compile": s.compile}
-        continue_run(twin, slim, stores, run, changes)
-        say(f"foundation: continuing from step {before} ({twin.name} + {slim.name}), {minutes:.2f} min of training")
-        return resume_run(run, progress=False, evaluate=False, max_minutes=minutes), before, False
-    if twin.is_file() != slim.is_file():
-        raise InputError(f"{models}: twin.safetensors and twin_state.safetensors go together; only one is there")
+        continue_run(point.weights, point.state, stores, run, changes)
+        say(f"foundation: continuing from step {point.step} ({point.weights} + {point.state.name}), "
+            f"{minutes:.2f} min of training")
+        return resume_run(run, progress=False, evaluate=False, max_minutes=minutes), point.step, False
     cfg = _train_config(s, device, ["epochs=1", f"iterations={s.horizon_steps}", f"schedule.warmup={s.warmup}",
                                     "schedule.restart=false", f"schedule.min_lr={s.min_lr}", "checkpoint_every=500"])
     say(f"foundation: starting fresh ({s.model}, horizon {s.horizon_steps} steps), {minutes:.2f} min of training")
     res = train_foundation(stores, run, cfg, model=s.model, model_overrides=list(s.model_overrides), progress=False,
                            evaluate=False, max_minutes=minutes)
     return res, 0, True
+
+
+def _foundation_cc(model: Path, stores: Sequence[Path], device: str) -> dict[str, dict[str, float]]:
+    """``{domain: {session: median CC_norm}}`` of the foundation twin on its own mice's test blocks."""
+    from ..train.evaluate import evaluate, summarize
+
+    if not stores:
+        return {}
+    table = summarize(evaluate(model, list(stores), device=device, batch_trials=32, amp=device.startswith("cuda")))
+    out: dict[str, dict[str, float]] = {}
+    for r in table[table["session"] != "all"].itertuples():
+        v = float(r.median_cc_norm)
+        out.setdefault(str(r.domain), {})[str(r.session)] = round(v, 6) if math.isfinite(v) else None
+    return out
 
 
 def _tuning(twin_file: Path, session: str, store: Path, s: JobSettings, device: str) -> dict:
@@ -213,43 +254,13 @@ def _tuning(twin_file: Path, session: str, store: Path, s: JobSettings, device: 
     return cards.fig4_numbers(match_tuning(truth, silico))
 
 
-def _cc_norm(run: Path) -> dict[str, dict[str, float]]:
-    """``{domain: {session: median CC_norm}}`` of a run's test-tier evaluation."""
-    import pandas as pd
-
-    path = run / "evaluation_summary.csv"
-    if not path.is_file():
-        return {}
-    table = pd.read_csv(path)
-    out: dict[str, dict[str, float]] = {}
-    for r in table[table["session"] != "all"].itertuples():
-        v = float(r.median_cc_norm)
-        out.setdefault(str(r.domain), {})[str(r.session)] = v if math.isfinite(v) else None
-    return out
-
-
-def _mean(values) -> float | None:
-    x = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return float(np.mean(x)) if x else None
-
-
-def bar_numbers(cc: dict[str, dict[str, float]], fig4: dict[str, dict]) -> dict[str, float | None]:
-    """The numbers :data:`twinlab.shipped.card.BAR` names: CC_norm means over the new mice
-    (natural movies; the lowest other domain) and the Fig. 4 numbers' means over ``fig4``'s mice."""
-    means = {d: _mean(v.values()) for d, v in cc.items()}
-    others = [v for d, v in means.items() if d != "natural_movie" and v is not None]
-    out = {"cc_norm_natural_movie": means.get("natural_movie"), "cc_norm_lowest_other": min(others) if others else None}
-    keys = sorted({k for n in fig4.values() for k in n if not k.startswith("n_")})
-    out.update({k: _mean(n.get(k) for n in fig4.values()) for k in keys})
-    return out
-
-
 # -- the job ---------------------------------------------------------------------------------------
 
 
 def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str], None] = print,
             started: float | None = None) -> dict:
-    """One call (see the module docstring) into the folder ``out``; -> the new card.
+    """One call (see the module docstring) into the folder ``out``; -> the new card (a
+    training-only call, ``score=False``: the last scored card with this call in ``pending``).
 
     ``started``: ``time.perf_counter()`` when the call began (default: now); the budget counts from it.
     """
@@ -265,8 +276,14 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
     deadline = t0 + 60.0 * s.budget_minutes
     out, work = Path(out), Path(s.work)
     models = Path(s.models) if s.models else default_models_folder()
+    latest = Path(s.latest) if s.latest else work / "latest"
     out.mkdir(parents=True, exist_ok=True)
-    previous = cards.read_card(models / "twin.json") if (models / "twin_state.safetensors").is_file() else None
+    point = chain.pick(models, latest)
+    previous = None if point is None else point.card
+    pending = [] if point is None else point.pending
+    if point is not None:
+        since = f", {len(pending)} training-only call(s) since its card" if pending else ""
+        say(f"continuing from {point.folder} (step {point.step}{since})")
     dev = pick_device(s.device)
     device = str(dev)
     record_device = device if dev.type == "cuda" else None
@@ -280,40 +297,75 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
     found_cfg = cohorts.cohort(s.foundation, s.foundation_overrides)
     new_cfg = cohorts.cohort(s.new_mice, s.new_overrides)
     t = time.perf_counter()
-    say(f"recording: {found_cfg.n_mice} foundation mice ({found_cfg.name}) then {new_cfg.n_mice} new mice "
-        f"({new_cfg.name}), {s.procs} at a time, responses on {record_device or 'cpu'}, into {work}")
+    say(f"recording: {found_cfg.n_mice} foundation mice ({found_cfg.name})"
+        + (f" then {new_cfg.n_mice} new mice ({new_cfg.name})" if s.score else "")
+        + f", {s.procs} at a time, responses on {record_device or 'cpu'}, into {work}")
     with (cohorts.pool(s.procs) if s.procs > 0 else contextlib.nullcontext(None)) as executor:
         found = [Path(f.result()) for f in cohorts.submit_cohort(executor, found_cfg, work / "sim", record_device,
                                                                   s.render_workers)]
         t = mark("record_foundation_s", t)
-        new_futures = cohorts.submit_cohort(executor, new_cfg, work / "sim", record_device, s.render_workers)
-        say(f"recorded the foundation mice in {timings['record_foundation_s']:.0f} s; the new mice record meanwhile")
+        new_futures = (cohorts.submit_cohort(executor, new_cfg, work / "sim", record_device, s.render_workers)
+                       if s.score else [])
+        say(f"recorded the foundation mice in {timings['record_foundation_s']:.0f} s"
+            + ("; the new mice record meanwhile" if s.score else ""))
         fingerprints = cohorts.fingerprints(found)
         same = None if previous is None else previous.get("data", {}).get("foundation", {}).get("fingerprints") == fingerprints
         if same is False:
             say("warning: the foundation mice differ from those the committed twin was trained on (twinlab.sim changed?); "
                 "training continues on the new recordings and the card says so")
 
-        reserve = s.transfer_overhead_s + 60.0 * s.transfer_minutes + s.fig4_s * s.fig4_mice + s.write_s
+        reserve = s.write_s + (s.transfer_overhead_s + 60.0 * s.transfer_minutes + s.fig4_s * s.fig4_mice
+                               if s.score else 0.0)
         minutes = max(0.05, (deadline - time.perf_counter() - s.startup_s - reserve) / 60.0)
         runs = work / "runs" / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         runs.mkdir(parents=True)
-        res, before, fresh = _foundation(s, models, found, runs / "foundation", minutes, device, say)
+        res, before, fresh = _foundation(s, point, found, runs / "foundation", minutes, device, say)
         t = mark("foundation_s", t)
         say(f"foundation: steps {before} -> {res.steps} of {res.total_steps} in {res.seconds:.0f} s of training "
             f"({res.summary.get('clips_per_s') or 0:.0f} clips/s, {timings['foundation_s'] - res.seconds:.0f} s of start-up)")
         new = [Path(f.result()) for f in new_futures]
         t = mark("record_new_wait_s", t)
 
+    summary = res.summary
+    call = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": _commit(s.commit), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "torch": torch.__version__, "budget_minutes": s.budget_minutes, "data_same_as_before": same,
+            "scored": s.score,
+            "foundation": {"started_fresh": fresh, "steps_before": before, "steps_after": res.steps,
+                           "total_steps": res.total_steps, "train_seconds": round(res.seconds, 2),
+                           "clips_per_s": summary.get("clips_per_s"), "final_loss": summary.get("final_loss"),
+                           "stopped_early": res.stopped_early}}
+    split_state(runs / "foundation" / "state.safetensors", out / "twin_state.safetensors")
+    _copy_log(runs / "foundation", out / "foundation_train.log")
+    if not s.score:  # training only: the core and its mice, the last card as it was, this call pending
+        shutil.copy2(runs / "foundation" / "model.safetensors", out / chain.FOUNDATION_WEIGHTS)
+        if point is not None:
+            for name in ("twin.json", "TWIN_CARD.md"):
+                if (point.folder / name).is_file():
+                    shutil.copy2(point.folder / name, out / name)
+        call.update(numbers=None, timings=dict(timings), job_seconds=round(time.perf_counter() - t0, 1))
+        chain.write_pending(out, [*pending, call])
+        chain.leave(out, latest)
+        say(f"training only: {len(pending) + 1} call(s) pending; the next scored call's card takes them over")
+        return {**(previous or {}), "steps": res.steps, "pending": [*pending, call]}
+
     # transfer: the new mice on the frozen core, scored on their test blocks
     tcfg = _train_config(s, device, ["epochs=1", f"iterations={s.transfer_steps}", "checkpoint_every=0",
                                      f"budget_minutes={s.transfer_minutes}",
                                      f"calibration_steps={8 if s.transfer_minutes <= 0 else 30}"])
-    tres = finetune(runs / "foundation" / "model.safetensors", new, runs / "transfer", tcfg, progress=False)
+    # the new mice continue from where the last scored call left them (on its, slightly older, core)
+    warm = point.weights if point is not None and point.weights.name == "twin.safetensors" and s.warm_transfer else None
+    tres = finetune(runs / "foundation" / "model.safetensors", new, runs / "transfer", tcfg, progress=False, init=warm)
     t = mark("transfer_s", t)
-    cc = _cc_norm(runs / "transfer")
+    _copy_log(runs / "transfer", out / "transfer_train.log")
+    cc = cards.cc_norm_of_run(runs / "transfer")
     say(f"transfer: {tres.steps} steps in {tres.seconds:.0f} s; natural-movie CC_norm "
         + ", ".join(f"{m} {v:.3f}" for m, v in cc.get("natural_movie", {}).items() if v is not None))
+    own = _foundation_cc(runs / "foundation" / "model.safetensors", found[: max(0, s.foundation_eval_mice)], device)
+    t = mark("foundation_eval_s", t)
+    if own:
+        say("foundation mice on their own test blocks: natural-movie CC_norm "
+            + ", ".join(f"{m} {v:.3f}" for m, v in own.get("natural_movie", {}).items() if v is not None))
 
     foundation_twin = load_checkpoint(runs / "foundation" / "model.safetensors")
     transfer_twin = load_checkpoint(runs / "transfer" / "model.safetensors")
@@ -323,7 +375,6 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
     extra = {"kind": "shipped", "steps": res.steps, "total_steps": res.total_steps, "mouse": new_keys[0],
              "foundation_sessions": list(foundation_twin.sessions), "new_sessions": new_keys}
     save_checkpoint(shipped, twin_file, extra=extra)
-    split_state(runs / "foundation" / "state.safetensors", out / "twin_state.safetensors")
 
     fig4 = {}
     for key, store in list(zip(new_keys, new))[: max(0, s.fig4_mice)]:
@@ -331,74 +382,33 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
         say(f"fig4 {key}: " + ", ".join(f"{k} {v:.3g}" for k, v in fig4[key].items()
                                         if isinstance(v, float) and not k.startswith("n_")))
     t = mark("fig4_s", t)
-    numbers = bar_numbers(cc, fig4)
-    bar = cards.bar_checks(numbers)
-    summary = res.summary
-    call = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "commit": _commit(),
-            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
-            "budget_minutes": s.budget_minutes, "data_same_as_before": same,
-            "foundation": {"started_fresh": fresh, "steps_before": before, "steps_after": res.steps,
-                           "total_steps": res.total_steps, "train_seconds": round(res.seconds, 2),
-                           "clips_per_s": summary.get("clips_per_s"), "final_loss": summary.get("final_loss"),
-                           "stopped_early": res.stopped_early},
-            "transfer": {"steps": tres.steps, "train_seconds": round(tres.seconds, 2), "mice": new_keys},
-            "numbers": numbers, "timings": dict(timings)}
-    static = _static(s, found_cfg, new_cfg, found, new, fingerprints, shipped, tcfg, new_keys, runs)
-    evaluation = {"cc_norm": cc, "cc_norm_mean": {d: _mean(v.values()) for d, v in cc.items()},
-                  "fig4_mice": list(fig4), "fig4": fig4}
-    call["evaluation"], call["bar"] = evaluation, bar
+    numbers = cards.bar_numbers(cc, fig4)
+    numbers["cc_norm_natural_movie_foundation_mice"] = cards.mean_of(own.get("natural_movie", {}).values())
+    call["transfer"] = {"steps": tres.steps, "train_seconds": round(tres.seconds, 2), "mice": new_keys,
+                        "continued": warm is not None}
+    call.update(numbers=numbers, timings=dict(timings))
+    static = cards.static_description(s, found_cfg, new_cfg, found, new, fingerprints, shipped, tcfg, new_keys, runs)
+    evaluation = {"cc_norm": cc, "cc_norm_mean": {d: cards.mean_of(v.values()) for d, v in cc.items()},
+                  "cc_norm_foundation_mice": own, "fig4_mice": list(fig4), "fig4": fig4}
+    call["evaluation"], call["bar"] = evaluation, cards.bar_checks(numbers)
     call["job_seconds"] = round(time.perf_counter() - t0, 1)
-    card = cards.new_card(previous, call, static)
+    card = cards.new_card(previous, call, static, pending)
     for h in card["history"]:  # the card holds each call's numbers once: its history keeps no copies of the tables
         h.pop("evaluation", None)
         h.pop("bar", None)
     (out / "twin.json").write_text(json.dumps(card, indent=1, allow_nan=False, default=_plain) + "\n")
     (out / "TWIN_CARD.md").write_text(cards.card_markdown(card))
+    chain.leave(out, latest)
     return card
+
+
+def _copy_log(run: Path, to: Path) -> None:
+    """A run's ``train.log`` beside the outputs (where its start-up and throughput show)."""
+    if (run / "train.log").is_file():
+        shutil.copy2(run / "train.log", to)
 
 
 def _plain(x):
     if isinstance(x, (np.floating, np.integer)):
         return x.item()
     raise TypeError(f"not JSON: {type(x).__name__}")
-
-
-def _static(s: JobSettings, found_cfg, new_cfg, found, new, fingerprints, shipped, tcfg, new_keys, runs) -> dict:
-    """The card's description of data, architecture and recipes (the same every call)."""
-    from ..sim.record import mouse_seed
-    from ..train import read_state
-
-    def data(cfg, stores, overrides, prints=None):
-        sess = cfg.session_config()
-        d = {"preset": cfg.name, "overrides": list(overrides), "n_mice": cfg.n_mice, "minutes": cfg.minutes,
-             "n_neurons": cfg.n_neurons, "height_px": sess.height_px, "width_px": sess.width_px, "seed": cfg.seed,
-             "test_domains": [t.name for t in sess.test_domains], "sessions": [Path(p).stem for p in stores]}
-        if prints is not None:
-            d["fingerprints"] = prints
-        return d
-
-
-    tr = read_state(runs / "foundation" / "state.safetensors").training
-    cfg = tr["config"]
-    return {
-        "title": "twinlab shipped twin: a foundation core on virtual mice, transferred to held-out new mice",
-        "mouse": new_keys[0],
-        "mouse_sim": {"preset": new_cfg.name, "overrides": list(s.new_overrides), "index": 0,
-                      "mouse_seed": mouse_seed(new_cfg.seed, 0)},
-        "files": FILES,
-        "sessions": {"foundation": list(shipped.sessions)[: len(found)], "new": new_keys},
-        "data": {"foundation": data(found_cfg, found, s.foundation_overrides, fingerprints),
-                 "new": data(new_cfg, new, s.new_overrides, cohorts.fingerprints(new))},
-        "architecture": {"preset": s.model, "overrides": list(s.model_overrides), "config": shipped.config.to_dict(),
-                         "parameters": int(sum(p.numel() for p in shipped.parameters()))},
-        "training": {"optimizer": cfg["optimizer"], "lr": cfg["lr"], "weight_decay": cfg["weight_decay"],
-                     "clip": f"{cfg['clip_mode']} {cfg['clip_value']}", "clips_per_mouse_per_step": cfg["batch_size"],
-                     "clips_per_step": cfg["batch_size"] * found_cfg.n_mice, "clip_frames": cfg["clip_frames"],
-                     "burn_in": cfg["burn_in"], "horizon_steps": tr["total_steps"], "schedule": tr["schedule"],
-                     "step": tr.get("step_kind"), "amp": cfg["amp"], "seed": cfg["seed"], "loss": cfg["loss"]},
-        "transfer": {"optimizer": tcfg.optimizer, "lr": tcfg.lr, "clips_per_mouse_per_step": tcfg.batch_size,
-                     "budget_minutes": tcfg.budget_minutes, "max_steps": tcfg.total_steps,
-                     "data": "all of each new mouse's training tier", "mice": new_keys,
-                     "redone": "every call, on the call's core"},
-        "how_to_continue": CONTINUE_CMD,
-    }

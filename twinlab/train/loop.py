@@ -53,7 +53,7 @@ import torch
 
 from ..data import open_session
 from ..errors import InputError
-from ..model import Twin, TwinConfig, resolve_config
+from ..model import Twin, TwinConfig, read_header, resolve_config
 from ..model.checkpoint import save_checkpoint
 from ..storage import claim
 from .batches import BatchPlan, DeviceSource, LoaderSource, StepSampler
@@ -442,12 +442,16 @@ def train_foundation(stores: Sequence[str | os.PathLike], out: str | os.PathLike
 
 def finetune(core: str | os.PathLike, store: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,
              config: TrainConfig | None = None, *, minutes: float | None = None, progress: bool = True,
-             evaluate: bool = True, **kwargs) -> RunResult:
+             evaluate: bool = True, init: str | os.PathLike | None = None, **kwargs) -> RunResult:
     """Fit a new mouse on a trained twin's frozen core, from its first ``minutes`` of training data.
 
     Several stores fit several new mice in one run: with the core frozen their parameters are
     disjoint, each step updates one mouse's (SGD skips parameters without a gradient), so this
     equals separate runs that each get their share of the steps.
+
+    ``init``: a twin checkpoint (another core, say an earlier version of this one) whose mice of
+    the same session key and neuron count start from their weights there instead of afresh
+    (:func:`twinlab.model.load_sessions`): transfers continued as the core trains on.
     """
     config = config or TrainConfig()
     if minutes is not None:
@@ -455,7 +459,10 @@ def finetune(core: str | os.PathLike, store: str | os.PathLike | Sequence[str | 
             raise InputError(f"--minutes must be positive, got {minutes}")
         config = dataclasses.replace(config, train_minutes=float(minutes))
     stores = [store] if isinstance(store, (str, os.PathLike)) else list(store)
-    spec = RunSpec("transfer", [str(s) for s in stores], config, {}, str(core))
+    if init is not None:
+        read_header(init)  # a missing or foreign file fails here, before anything is written
+    spec = RunSpec("transfer", [str(s) for s in stores], config, {}, str(core),
+                   init=None if init is None else str(Path(init).resolve()))
     return run_training(spec, out, progress=progress, evaluate=evaluate, **kwargs)
 
 

@@ -32,7 +32,7 @@ import torch
 from ..data import open_session
 from ..data.images import response_frames
 from ..errors import InputError
-from ..model import SessionInfo, Twin, config_from_dict, load_weights, read_header
+from ..model import SessionInfo, Twin, config_from_dict, load_sessions, load_weights, read_header
 from .evaluate import session_key
 from .prepare import RunSpec
 from .step import compute_loss
@@ -141,6 +141,8 @@ class Prediction:
         twin = build_twin(spec, infos)
         for s, info in enumerate(infos):
             set_statistics(twin, info.key, train.statistics(s), train.response_scale(s).numpy())
+        if spec.init:  # mice an earlier transfer fitted continue from there (their statistics are the same)
+            load_sessions(twin, spec.init)
         return twin
 
     def restore(self, state, device: torch.device) -> Twin:

@@ -31,7 +31,7 @@ from .step import build_optimizer, compute_loss
 __all__ = ["RunSpec", "RunResult", "Interrupted", "discover_stores", "check_run_folder", "switch_on", "step_mode",
            "compile_twin", "uncompile_twin", "run_datasets", "validate", "make_optimizer"]
 
-_SPEC_KEYS = ("mode", "stores", "config", "model", "core")
+_SPEC_KEYS = ("mode", "stores", "config", "model", "core", "init")
 
 
 @dataclass
@@ -48,16 +48,17 @@ class RunSpec:
     model: dict[str, Any] = field(default_factory=dict)  # TwinConfig as a plain dict
     core: str | None = None  # transfer: the checkpoint whose core is reused
     extra: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None  # transfer: a twin whose mice of the same key start from their weights there
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "stores": list(self.stores), "config": self.config.to_dict(),
-                "model": self.model, "core": self.core, **self.extra}
+                "model": self.model, "core": self.core, "init": self.init, **self.extra}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str) -> "RunSpec":
         try:
             return cls(d["mode"], list(d["stores"]), train_config_from_dict(d["config"], where), d.get("model", {}),
-                       d.get("core"), {k: v for k, v in d.items() if k not in _SPEC_KEYS})
+                       d.get("core"), {k: v for k, v in d.items() if k not in _SPEC_KEYS}, d.get("init"))
         except KeyError as e:
             raise InputError(f"{where}: missing field {e}") from None
 
