@@ -62,3 +62,15 @@ def test_minutes_take_the_first_whole_trials(clips, cohort):
     assert set(trials[sessions == 0]) == set(train_trials[:6])
     all_items, all_used = select_minutes(clips, 0)
     assert len(all_items) == len(clips) and all_used[0] == pytest.approx(len(train_trials) * 2 / 60)
+
+
+def test_stores_read_in_worker_processes_equal_those_read_here_in_order(cohort):
+    from twinlab.train.batches import read_store, read_stores
+
+    paths = [*cohort["foundation"], cohort["new"]]
+    here = [read_store(p) for p in paths]
+    there = list(read_stores(paths, processes=2))  # two in flight: the third waits for a free worker
+    assert len(there) == 3
+    for a, b in zip(here, there):
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(there[0]["responses"], there[2]["responses"])  # in order, not all one store

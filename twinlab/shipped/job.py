@@ -95,7 +95,7 @@ class JobSettings:
     transfer_minutes : wall clock of the transfer's training; transfer_steps caps its steps.
     fig4_mice : new mice whose Fig. 4 numbers are measured; pink_noise, dots : stimulus changes.
     procs, render_workers : mice recorded at a time (0: one after the other in this process), and
-        rendering processes per mouse.
+        rendering processes per mouse; read_processes : stores read into memory at a time.
     step, compile, device : the training's step kind (``auto``: one CUDA graph on a GPU), torch.compile.
     score : transfer and score this call (``False``: training only, the whole budget to the core;
         the next scored call's card takes the call over, :mod:`twinlab.shipped.chain`).
@@ -138,6 +138,7 @@ class JobSettings:
     dots: tuple[str, ...] = ()
     procs: int = 4
     render_workers: int = 3
+    read_processes: int = 8
     step: str = "auto"
     compile: str = "off"
     device: str = "auto"
@@ -153,7 +154,7 @@ _QUICK_SIM = ("n_neurons=12", "minutes=0.3", "session.trial_s=2", _QUICK_TESTS)
 QUICK = dict(foundation_overrides=("n_mice=2", *_QUICK_SIM), new_overrides=("n_mice=1", *_QUICK_SIM),
              model="small", batch_size=2, clip_frames=12, burn_in=3, horizon_steps=400, transfer_minutes=0.0,
              transfer_steps=6, pink_noise=("repeats=1", "n_directions=8", "direction_duration_s=0.5"),
-             dots=("grid_rows=5", "grid_cols=9"), procs=2, render_workers=0, step="mixed", device="cpu",
+             dots=("grid_rows=5", "grid_cols=9"), procs=2, render_workers=0, read_processes=1, step="mixed", device="cpu",
              startup_s=0.0, transfer_overhead_s=0.0, fig4_s=0.0, write_s=0.0, log_every=2, budget_minutes=0.3)
 
 
@@ -200,7 +201,8 @@ def _train_config(s: JobSettings, device: str, extra: Sequence[str]):
     return resolve_train_config("paper", [*RECIPE, f"batch_size={s.batch_size}", f"clip_frames={s.clip_frames}",
                                           f"burn_in={s.burn_in}", f"seed={s.seed}", "validate_every=0",
                                           f"log_every={s.log_every}", f"compile={s.compile}", f"device={device}",
-                                          f"step={s.step}", f"model={s.model}", *extra])
+                                          f"step={s.step}", f"model={s.model}", f"read_processes={s.read_processes}",
+                                          *extra])
 
 
 def _foundation(s: JobSettings, point, stores: list[Path], run: Path, minutes: float, device: str, say):
@@ -210,7 +212,8 @@ def _foundation(s: JobSettings, point, stores: list[Path], run: Path, minutes: f
     from ..train.continual import continue_run
 
     if point is not None:
-        changes = {"device": device, "log_every": s.log_every, "checkpoint_every": 500, "compile": s.compile}
+        changes = {"device": device, "log_every": s.log_every, "checkpoint_every": 500, "compile": s.compile,
+                   "read_processes": s.read_processes}
         continue_run(point.weights, point.state, stores, run, changes)
         say(f"foundation: continuing from step {point.step} ({point.weights} + {point.state.name}), "
             f"{minutes:.2f} min of training")

@@ -24,6 +24,8 @@ device once; clips are cut there: no loader, no host-to-device traffic per step)
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing as mp
 import os
 from collections import OrderedDict
 from typing import Iterator, Sequence
@@ -38,7 +40,7 @@ from ..data.schema import FRAME_VARS
 from ..errors import InputError
 
 __all__ = ["BatchPlan", "StepSampler", "PreloadedClips", "LoaderSource", "DeviceSource", "select_minutes",
-           "store_bytes", "fit_frames", "read_store", "BATCH_KEYS"]
+           "store_bytes", "fit_frames", "read_store", "read_stores", "BATCH_KEYS"]
 
 BATCH_KEYS = tuple(FRAME_VARS)
 
@@ -166,13 +168,36 @@ def read_store(path) -> dict[str, np.ndarray]:
         ds.close()
 
 
+def read_stores(paths: Sequence[str | os.PathLike], processes: int = 1) -> Iterator[dict[str, np.ndarray]]:
+    """:func:`read_store` of every path, in order, several stores at a time in worker processes.
+
+    zarr decodes a store's sharded chunks through one event loop per process, so one store reads
+    at about one core's speed whatever the threads; a process per store is what parallelises
+    (8 stores of 60 min took 87 s one after the other on a 16-core machine). ``processes``:
+    at most that many stores in flight, and so in host memory, at once (1 or fewer: one after
+    the other in this process). The workers are spawned: a script that asks for them needs the
+    ``if __name__ == "__main__":`` guard."""
+    paths = list(paths)
+    processes = min(int(processes), len(paths))
+    if processes <= 1:
+        yield from (read_store(p) for p in paths)
+        return
+    with cf.ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn")) as pool:
+        pending = [pool.submit(read_store, p) for p in paths[:processes]]
+        for i in range(len(paths)):
+            done = pending.pop(0).result()
+            if i + processes < len(paths):
+                pending.append(pool.submit(read_store, paths[i + processes]))
+            yield done
+
+
 class PreloadedClips(ClipDataset):
     """A :class:`ClipDataset` that reads every store into host memory once, in the parent
     process (worker processes then share the pages instead of each re-reading chunks)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, read_processes: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
-        self._memory = {s: read_store(p) for s, p in enumerate(self.paths)}
+        self._memory = dict(enumerate(read_stores(self.paths, read_processes)))
 
     def _arrays(self, s: int) -> dict:
         return self._memory[s]

@@ -106,6 +106,8 @@ class TrainConfig:
     compile : ``"auto"`` (on for CUDA), ``"on"`` (torch.compile the feedforward core and the
         recurrent cell, compiled once and reused for every frame), ``"off"``.
     workers : data-loading processes (-1: auto, 0 on the CPU).
+    read_processes : stores read into memory at a time by spawned worker processes when the data
+        is preloaded (1: one after the other; a script asking for more needs the ``__main__`` guard).
     preload : ``"cpu"`` (read every store into memory once), ``"device"`` (onto the GPU; no
         loader at all), ``"off"`` (stream chunks from disk), ``"auto"`` (device on CUDA if it
         fits in ``preload_gb``, cpu elsewhere if it fits, else off).
@@ -151,6 +153,7 @@ class TrainConfig:
     amp: str = "auto"
     compile: str = "auto"
     workers: int = -1
+    read_processes: int = 1
     preload: str = "auto"
     preload_gb: float = 16.0
     step: str = "auto"
@@ -182,6 +185,7 @@ class TrainConfig:
                f"train config: channels_last must be one of {SWITCHES}, got {self.channels_last!r}")
         _check(self.step in STEP_MODES, f"train config: step must be one of {STEP_MODES}, got {self.step!r}")
         _check(self.workers >= -1, f"train config: workers must be -1 (auto) or more, got {self.workers}")
+        _check(self.read_processes >= 1, f"train config: read_processes must be 1 or more, got {self.read_processes}")
         _check(self.preload_gb >= 0, f"train config: preload_gb must be non-negative, got {self.preload_gb}")
         _check(self.max_minutes >= 0, f"train config: max_minutes must be non-negative, got {self.max_minutes}")
         _check(self.budget_minutes >= 0, f"train config: budget_minutes must be non-negative, got {self.budget_minutes}")

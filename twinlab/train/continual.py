@@ -44,7 +44,7 @@ __all__ = ["SLIM_FORMAT", "RUNTIME_KEYS", "split_state", "join_state", "continue
 SLIM_FORMAT = "twinlab.train_state.slim"
 # recipe fields a continued run may change: where and how visibly it runs, never what it computes
 RUNTIME_KEYS = ("device", "compile", "log_every", "checkpoint_every", "validate_every", "validation_batches",
-                "workers", "preload", "preload_gb", "max_minutes")
+                "workers", "read_processes", "preload", "preload_gb", "max_minutes")
 
 
 def _read(path: Path, want: str) -> tuple[dict[str, str], dict]:

@@ -198,7 +198,8 @@ def _run_claimed(spec: RunSpec, out: Path, objective: Prediction, *, resume: boo
             stepper = MicroBatchStep(model, twin, opt, params, cfg, source, sampler, device, amp, dist.distributed,
                                      objective)
         else:
-            data = DeviceSessions(train_ds, list(twin.sessions), twin.config.frame_shape, device)
+            data = DeviceSessions(train_ds, list(twin.sessions), twin.config.frame_shape, device,
+                                  read_processes=cfg.read_processes)
             log.info(f"data on {device}: {data.nbytes() / 2**30:.2f} GiB (frames as uint8), "
                      f"{cfg.batch_size} clips x {len(stores)} session(s) per step")
             stepper = mixed_step(twin, opt, params, cfg, data, plan, device, amp, mode == "graph", use_compile, log.info)

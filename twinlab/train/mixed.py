@@ -33,7 +33,7 @@ import torch
 
 from ..data import ClipDataset
 from ..errors import InputError
-from .batches import fit_frames, read_store
+from .batches import fit_frames, read_stores
 
 __all__ = ["MixedPlan", "DeviceSessions", "StartsFeed"]
 
@@ -99,11 +99,10 @@ class DeviceSessions:
     """Every session's per-frame arrays on ``device`` (see the module docstring)."""
 
     def __init__(self, dataset: ClipDataset, keys: list[str], frame_shape: tuple[int, int], device: torch.device,
-                 chunk_frames: int = 4096):
+                 chunk_frames: int = 4096, read_processes: int = 1):
         self.device, self.keys, self.clip_frames = torch.device(device), list(keys), dataset.clip_frames
         self.frames, self.responses, self.behavior = [], [], []
-        for s, path in enumerate(dataset.paths):
-            host = read_store(path)
+        for s, host in enumerate(read_stores(dataset.paths, read_processes)):
             n = host["frames"].shape[0]
             frames = torch.empty((n, *frame_shape), dtype=torch.uint8, device=self.device)
             for a in range(0, n, chunk_frames):  # resize and quantise in pieces: bounded device memory

@@ -178,8 +178,9 @@ def run_datasets(cfg: TrainConfig, stores: list[Path], device: torch.device, mix
     if mode == "device" and device.type != "cuda" and not mixed:
         mode = "cpu"
     cls = PreloadedClips if mode in ("cpu", "device") and not mixed else ClipDataset
+    extra = {"read_processes": cfg.read_processes} if cls is PreloadedClips else {}
     train = cls(stores, clip_frames=cfg.clip_frames, tier="train", random_offsets=True, seed=cfg.seed,
-                min_clip_frames=cfg.burn_in + 1)
+                min_clip_frames=cfg.burn_in + 1, **extra)
     items, minutes = select_minutes(train, cfg.train_minutes)
     val = None
     if validation and cfg.validate_every > 0:
