@@ -75,6 +75,14 @@ def main() -> None:
     ap.add_argument("--foundation-eval-mice", type=int, default=None,
                     help="Foundation mice scored on their own test blocks (default 1).")
     ap.add_argument("--cold-transfer", action="store_true", help="Start the new mice afresh instead of continuing.")
+    ap.add_argument("--fig3", action="store_true",
+                    help="Instead of training: Fig. 3 of the twin (transfer vs individual twins of the new mice at "
+                         "--fig3-amounts minutes); writes the card with the bar's Fig. 3 line and fig3.csv/png.")
+    ap.add_argument("--fig3-amounts", default="2,6,18,54", help="Minutes of new-mouse data (default 2,6,18,54).")
+    ap.add_argument("--fig3-minutes", type=float, default=None, help="Wall clock of the Fig. 3 runs (default: "
+                                                                     "the budget less 1.5 min).")
+    ap.add_argument("--fig3-procs", type=int, default=8, help="Fig. 3 runs at a time (default 8).")
+    ap.add_argument("--fig3-mice", type=int, default=2, help="New mice in Fig. 3 (default 2).")
     ap.add_argument("--device", default=None)
     ap.add_argument("--quick", action="store_true", help="CPU smoke test at toy sizes.")
     args = ap.parse_args()
@@ -85,6 +93,19 @@ def main() -> None:
 
     s = settings(args)
     announce(s.device, budget=f"{s.budget_minutes:g} min", models=s.models or "models/")
+    if args.fig3:
+        from twinlab.shipped.fig3 import Fig3Settings, run_fig3
+
+        amounts = tuple(float(a) for a in args.fig3_amounts.split(",") if a.strip())
+        minutes = args.fig3_minutes if args.fig3_minutes is not None else max(0.1, s.budget_minutes - 1.5)
+        card = run_fig3(s, Fig3Settings(amounts, minutes, args.fig3_procs, args.fig3_mice), out, say=say,
+                        started=JOB.t0)
+        row = next(r for r in card["bar"] if r["key"] == "foundation_beats_individual")
+        say(f"fig3 bar: {row['value']} amounts where the transfer wins ({row['note']}): "
+            f"{'pass' if row['passes'] else 'FAIL'}; job done in {JOB.elapsed():.0f} s; copy twin.json and TWIN_CARD.md "
+            "into models/, fig3.csv / fig3_summary.csv / fig3.png into analyses/results/")
+        check_outputs(out)
+        return
     card = run_job(s, out, say=say, started=JOB.t0)
     if not s.score:
         say(f"training only: step {card['steps']}; files in {out} (and {s.latest or s.work + '/latest'}); "

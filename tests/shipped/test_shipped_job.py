@@ -165,3 +165,40 @@ def test_the_point_furthest_on_is_picked_and_a_lone_state_is_refused(chained_cal
     shutil.copy(root / "out1" / "twin_state.safetensors", tmp_path / "twin_state.safetensors")
     with pytest.raises(InputError, match="needs twin.safetensors beside it"):
         chain.read_point(tmp_path)
+
+
+def test_fig3_numbers_count_the_amounts_the_transfer_wins():
+    from twinlab.shipped.card import fig3_check
+    from twinlab.shipped.fig3 import fig3_numbers
+
+    rows = []
+    for m, (f, i) in zip((2, 6, 18, 54), ((0.5, 0.2), (0.6, 0.4), (0.7, 0.65), (0.7, 0.75))):
+        for domain, shift in (("natural_movie", 0.0), ("gabor", -0.1)):
+            rows.append({"minutes": m, "domain": domain, "foundation_cc_norm": f + shift, "individual_cc_norm": i + shift})
+    got = fig3_numbers(pd.DataFrame(rows))
+    assert got["amounts_min"] == [2.0, 6.0, 18.0, 54.0] and got["amounts_foundation_better"] == 3
+    assert got["foundation_cc_norm"][0] == pytest.approx(0.45) and got["individual_cc_norm"][3] == pytest.approx(0.70)
+    row = fig3_check({**got, "step": 7})
+    assert row["value"] == 3.0 and row["passes"] is False and "at step 7" in row["note"]
+    assert fig3_check({**got, "amounts_foundation_better": 4})["passes"] is True
+    assert fig3_check(None)["passes"] is None
+
+
+def test_a_fig3_call_fills_the_bar_line_and_the_next_call_carries_it(chained_calls):
+    from twinlab.shipped.fig3 import Fig3Settings, run_fig3
+
+    root, _, second = chained_calls
+    s = dataclasses.replace(JobSettings(), **{**QUICK, "procs": 0, "budget_minutes": 0.08, "fig4_mice": 0},
+                            models=str(root / "models"), work=str(root / "work"))
+    card = run_fig3(s, Fig3Settings(amounts=(0.1, 0.2), budget_minutes=0.0, procs=1, mice=1), root / "out3",
+                    say=lambda m: None)
+    assert card["fig3"]["amounts_min"] == [0.1, 0.2] and card["fig3"]["step"] == second["steps"]
+    assert card["history"][-1]["kind"] == "fig3" and len(card["history"]) == 3
+    row = next(r for r in card["bar"] if r["key"] == "foundation_beats_individual")
+    assert row["value"] == card["fig3"]["amounts_foundation_better"] and row["passes"] is False  # 2 amounts < 4
+    assert {"fig3.csv", "fig3_summary.csv", "twin.json", "TWIN_CARD.md"} <= {p.name for p in check_outputs(root / "out3")}
+    assert "## Fig. 3" in (root / "out3" / "TWIN_CARD.md").read_text()
+    # the next scored call on this machine continues at the same step, and keeps the Fig. 3 line
+    fourth = run_job(s, root / "out4", say=lambda m: None)
+    assert fourth["fig3"] == card["fig3"] and len(fourth["history"]) == 4
+    assert next(r for r in fourth["bar"] if r["key"] == "foundation_beats_individual")["value"] is not None

@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import InputError
 
 __all__ = ["CARD_FORMAT", "BAR", "Target", "fig4_numbers", "bar_checks", "read_card", "new_card", "card_markdown",
-           "cc_norm_of_run", "mean_of", "bar_numbers", "static_description",
+           "cc_norm_of_run", "mean_of", "bar_numbers", "static_description", "fig3_check",
            "check_outputs", "MAX_FILES", "MAX_FILE_BYTES"]
 
 CARD_FORMAT = "twinlab.twin_card"
@@ -107,15 +107,30 @@ def fig4_numbers(matched: pd.DataFrame) -> dict[str, float | int | None]:
     return out
 
 
-def bar_checks(numbers: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every target of :data:`BAR` with the measured value and whether it passes (None: not measured)."""
+FIG3_LABEL = "foundation transfer beats an individual twin: amounts of data where it does (Fig. 3)"
+FIG3_AMOUNTS = 4
+
+
+def fig3_check(fig3: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The bar's Fig. 3 line from :func:`twinlab.shipped.fig3.fig3_numbers` (None: not measured)."""
+    row = {"key": "foundation_beats_individual", "label": FIG3_LABEL, "target": f">= {FIG3_AMOUNTS}", "value": None,
+           "passes": None, "note": "not measured yet (scripts/gpu_shipped_twin.py --fig3)"}
+    if fig3:
+        n = int(fig3.get("amounts_foundation_better", 0))
+        amounts = ", ".join(f"{a:g}" for a in fig3.get("amounts_min", []))
+        row.update(value=float(n), passes=n >= FIG3_AMOUNTS,
+                   note=f"of {len(fig3.get('amounts_min', []))} amounts ({amounts} min), at step {fig3.get('step')}")
+    return row
+
+
+def bar_checks(numbers: Mapping[str, Any], fig3: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every target of :data:`BAR` with the measured value and whether it passes (None: not
+    measured), then the Fig. 3 line from ``fig3`` (the card's, measured by its own call)."""
     rows = []
     for t in BAR:
         x = _finite(numbers.get(t.key))
         rows.append({"key": t.key, "label": t.label, "target": f"{t.op} {t.value:g}", "value": x, "passes": t.passes(x)})
-    rows.append({"key": "foundation_beats_individual", "label": "foundation transfer beats an individual twin at 4+ "
-                 "amounts (Fig. 3)", "target": "true", "value": None, "passes": None,
-                 "note": "not measured by this job (scripts/gpu_train_cohort.py measures it)"})
+    rows.append(fig3_check(fig3))
     return rows
 
 
@@ -150,6 +165,8 @@ def new_card(previous: Mapping[str, Any] | None, call: Mapping[str, Any], static
             "calls": len(history), "evaluation": call.get("evaluation", {}), "bar": call.get("bar", []),
             "meets_bar": bool(call.get("bar")) and all(r["passes"] for r in call["bar"]),
             "history": history}
+    if (previous or {}).get("fig3"):  # measured by its own call, on the core of its step: carried on
+        card["fig3"] = previous["fig3"]
     return card
 
 
@@ -269,6 +286,14 @@ def card_markdown(card: Mapping[str, Any]) -> str:
                   f"truth {_f(f4.get('osi_fraction_truth'))}; OSI r {_f(f4.get('osi_pearson_r'))}, SSI r "
                   f"{_f(f4.get('ssi_pearson_r'))}; neurons selected: OSI > 0.3 {f4.get('n_d_orientation_osi03_deg')}, "
                   f"DSI > 0.3 {f4.get('n_d_direction_dsi03_deg')}, SSI > 8 {f4.get('n_d_location_ssi8_mw')}."]
+    f3 = card.get("fig3")
+    if f3:
+        lines += ["", f"## Fig. 3: foundation transfer vs individual twins (mice {', '.join(f3.get('mice', []))}, "
+                  f"the twin at step {f3.get('step')}; CC_norm, mean over the test domains and mice)", "",
+                  "| new-mouse minutes | foundation transfer | individual |", "| --- | --- | --- |"]
+        lines += [f"| {m:g} | {_f(a)} | {_f(b)} |" for m, a, b in zip(f3.get("amounts_min", []),
+                                                                   f3.get("foundation_cc_norm", []),
+                                                                   f3.get("individual_cc_norm", []))]
     lines += ["", "## History", "", "| call | date | device | steps | train s | natural-movie CC_norm | DSI r | commit |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for i, h in enumerate(card.get("history", []), 1):

@@ -14,7 +14,7 @@ Every call leaves its files twice: in its output folder (what comes back from th
 and in ``<work>/latest`` (what stays on it). A machine kept warm between calls keeps
 ``/tmp``, so calls in a row continue one another there, without the files travelling back and
 forth and without re-recording the cohorts; a fresh machine has only the committed files.
-:func:`pick` takes whichever point is further on (ties: the first given, the committed one).
+:func:`pick` takes whichever point is further on (ties: the machine's).
 """
 
 from __future__ import annotations
@@ -82,13 +82,15 @@ def read_point(folder: str | os.PathLike) -> Point | None:
 
 
 def pick(*folders: str | os.PathLike | None) -> Point | None:
-    """The point furthest on among ``folders`` (missing folders skipped; ties: the first)."""
+    """The point furthest on among ``folders`` (missing folders skipped; ties: the last given,
+    so ``pick(models, latest)`` prefers what the machine holds at the committed step: the same
+    weights, perhaps a card with more in it)."""
     best = None
     for f in folders:
         if f is None or not Path(f).is_dir():
             continue
         p = read_point(f)
-        if p is not None and (best is None or p.step > best.step):
+        if p is not None and (best is None or p.step >= best.step):
             best = p
     return best
 

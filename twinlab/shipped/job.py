@@ -54,7 +54,8 @@ from . import card as cards
 from . import chain
 from . import cohort as cohorts
 
-__all__ = ["JobSettings", "QUICK", "run_job", "combine_twins", "default_models_folder", "FILES"]
+__all__ = ["JobSettings", "QUICK", "run_job", "combine_twins", "default_models_folder", "job_commit", "FILES",
+           "RECIPE", "CONTINUE_CMD"]
 
 FILES = {"twin.safetensors": "the twin: foundation core + the foundation mice + the held-out new mice (frozen core)",
          "twin_state.safetensors": "the foundation run's state without weights (optimiser, RNG, step, schedule, "
@@ -177,7 +178,7 @@ def combine_twins(foundation, transfer):
     return both
 
 
-def _commit(given: str = "") -> str:
+def job_commit(given: str = "") -> str:
     """``given``, else the checkout's HEAD, marked ``+dirty`` when the working tree differs from
     it (a copied tree with a stale ``.git`` must not claim a commit it does not hold)."""
     if given:
@@ -331,7 +332,7 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
 
     summary = res.summary
     call = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "commit": _commit(s.commit), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "commit": job_commit(s.commit), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
             "torch": torch.__version__, "budget_minutes": s.budget_minutes, "data_same_as_before": same,
             "scored": s.score,
             "foundation": {"started_fresh": fresh, "steps_before": before, "steps_after": res.steps,
@@ -393,7 +394,7 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
     static = cards.static_description(s, found_cfg, new_cfg, found, new, fingerprints, shipped, tcfg, new_keys, runs)
     evaluation = {"cc_norm": cc, "cc_norm_mean": {d: cards.mean_of(v.values()) for d, v in cc.items()},
                   "cc_norm_foundation_mice": own, "fig4_mice": list(fig4), "fig4": fig4}
-    call["evaluation"], call["bar"] = evaluation, cards.bar_checks(numbers)
+    call["evaluation"], call["bar"] = evaluation, cards.bar_checks(numbers, (previous or {}).get("fig3"))
     call["job_seconds"] = round(time.perf_counter() - t0, 1)
     card = cards.new_card(previous, call, static, pending)
     for h in card["history"]:  # the card holds each call's numbers once: its history keeps no copies of the tables
