@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from twinlab.model import GaussianReadout, ReadoutConfig
-from twinlab.model.readout import features_at
+from twinlab.model.readout import clip_features_at, features_at
 
 
 def _pixel_centre(i, j, h, w):
@@ -99,8 +99,6 @@ def test_channels_last_weights_leave_the_twin_unchanged():
 def test_the_interpolation_matrix_gives_grid_samples_values_and_gradients():
     """The GPU's way (one matrix product per clip) and grid_sample agree, forward and backward,
     for positions inside the map, between pixels and in the half-pixel border band."""
-    from twinlab.model.readout import clip_features_at
-
     gen = torch.Generator().manual_seed(3)
     b, t, c, h, w, n = 3, 4, 5, 6, 9, 40
     features = torch.randn(b, t, c, h, w, generator=gen, dtype=torch.float64)
@@ -119,3 +117,19 @@ def test_the_interpolation_matrix_gives_grid_samples_values_and_gradients():
     assert results["grid"][2].abs().sum() > 0  # the positions do learn
     with pytest.raises(ValueError, match="known: auto, grid, matmul"):
         clip_features_at(features, positions, method="gather")
+
+
+@pytest.mark.parametrize("method", ["grid", "matmul"])
+def test_a_nan_position_gives_nan_for_that_neuron_only_and_backward_survives(method):
+    features = torch.randn(2, 3, 4, 5, 6, requires_grad=True)
+    pos = torch.zeros(2, 7, 2)
+    pos[0, 3, 0] = float("nan")  # grid_sample's CPU backward used to crash the process on this
+    pos.requires_grad_(True)
+    out = clip_features_at(features, pos, method)
+    out.sum().backward()
+    assert out[0, ..., 3].isnan().all()
+    others = torch.ones(2, 7, dtype=torch.bool)
+    others[0, 3] = False
+    assert out.permute(0, 3, 1, 2)[others].isfinite().all()
+    finite = clip_features_at(features.detach(), torch.zeros(2, 7, 2), method)
+    assert torch.equal(out.detach()[1], finite[1])  # finite positions: exactly as before

@@ -37,11 +37,24 @@ from .config import ReadoutConfig
 __all__ = ["GaussianReadout", "features_at", "clip_features_at", "interpolation_matrix"]
 
 
+def _grid(positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grid_sample``'s grid ``[M, 1, N, 2]`` (x right, y *down*) for ``positions [M, N, 2]``, with
+    non-finite positions replaced by the centre, and ``poison [M, 1, 1, N]``: 0 where a position
+    is finite, NaN where not. ``grid_sample``'s backward on the CPU writes out of bounds for a
+    NaN grid (a crash, not an error); adding the poison keeps the NaN in those neurons' outputs
+    instead, where the training guard reports it with one line."""
+    bad = ~torch.isfinite(positions).all(-1)  # [M, N]
+    clean = torch.where(bad.unsqueeze(-1), torch.zeros((), dtype=positions.dtype, device=positions.device), positions)
+    grid = torch.stack([clean[..., 0], -clean[..., 1]], -1).unsqueeze(1).to(dtype)
+    poison = (positions.sum(-1) * 0).to(dtype)[:, None, None, :]
+    return grid, poison
+
+
 def features_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Bilinear interpolation of ``features [M, C, h, w]`` at ``positions [M, N, 2]`` (x right,
-    y up, in [-1, 1]) -> ``[M, N, C]``."""
-    grid = torch.stack([positions[..., 0], -positions[..., 1]], -1).unsqueeze(1)  # [M, 1, N, 2]
-    out = F.grid_sample(features, grid.to(features.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    y up, in [-1, 1]) -> ``[M, N, C]`` (NaN for a non-finite position)."""
+    grid, poison = _grid(positions, features.dtype)  # [M, 1, N, 2]
+    out = F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False) + poison
     return out[:, :, 0].transpose(1, 2)
 
 
@@ -67,7 +80,7 @@ def interpolation_matrix(positions: torch.Tensor, h: int, w: int) -> torch.Tenso
 def clip_features_at(features: torch.Tensor, positions: torch.Tensor, method: str = "auto") -> torch.Tensor:
     """Bilinear interpolation of ``features [B, T, C, h, w]`` at one position per clip and
     neuron, ``positions [B, N, 2]`` (x right, y up, in [-1, 1]) -> ``[B, T, C, N]``, in the
-    features' dtype.
+    features' dtype (NaN for a non-finite position).
 
     Time is folded into the channels, so the sampling grid is ``[B, 1, N, 2]`` (not repeated
     for every frame) and the result is laid out with neurons innermost, ready to be reduced
@@ -84,9 +97,9 @@ def clip_features_at(features: torch.Tensor, positions: torch.Tensor, method: st
         return out.view(b, t, c, -1)
     if method != "grid":
         raise ValueError(f"clip_features_at: unknown method {method!r} (known: auto, grid, matmul)")
-    grid = torch.stack([positions[..., 0], -positions[..., 1]], -1).unsqueeze(1)  # [B, 1, N, 2]
-    out = F.grid_sample(features.reshape(b, t * c, h, w), grid.to(features.dtype), mode="bilinear",
-                        padding_mode="border", align_corners=False)  # [B, T*C, 1, N]
+    grid, poison = _grid(positions, features.dtype)  # [B, 1, N, 2]
+    out = F.grid_sample(features.reshape(b, t * c, h, w), grid, mode="bilinear",
+                        padding_mode="border", align_corners=False) + poison  # [B, T*C, 1, N]
     return out.view(b, t, c, -1)
 
 
