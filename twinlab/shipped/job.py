@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -52,6 +51,7 @@ import numpy as np
 from ..errors import InputError
 from . import card as cards
 from . import chain
+from . import measure
 from . import cohort as cohorts
 
 __all__ = ["JobSettings", "QUICK", "run_job", "combine_twins", "default_models_folder", "job_commit", "FILES",
@@ -227,37 +227,6 @@ def _foundation(s: JobSettings, point, stores: list[Path], run: Path, minutes: f
     return res, 0, True
 
 
-def _foundation_cc(model: Path, stores: Sequence[Path], device: str) -> dict[str, dict[str, float]]:
-    """``{domain: {session: median CC_norm}}`` of the foundation twin on its own mice's test blocks."""
-    from ..train.evaluate import evaluate, summarize
-
-    if not stores:
-        return {}
-    table = summarize(evaluate(model, list(stores), device=device, batch_trials=32, amp=device.startswith("cuda")))
-    out: dict[str, dict[str, float]] = {}
-    for r in table[table["session"] != "all"].itertuples():
-        v = float(r.median_cc_norm)
-        out.setdefault(str(r.domain), {})[str(r.session)] = round(v, 6) if math.isfinite(v) else None
-    return out
-
-
-def _tuning(twin_file: Path, session: str, store: Path, s: JobSettings, device: str) -> dict:
-    """The bar's Fig. 4 numbers of one new mouse: its twin against the mouse's noise-free truth."""
-    from ..compare import match_tuning
-    from ..paper import fig4
-    from ..responders import load_responder
-    from ..scan import ScanConfig
-    from ..sim import mouse_from_session
-
-    twin = load_responder(str(twin_file), session)
-    specs = [fig4.stimulus_spec("pink_noise", s.pink_noise, twin, store),
-             fig4.stimulus_spec("gaussian_dots", s.dots, twin, store)]
-    truth = fig4.tuning_of(mouse_from_session(store), specs,
-                           ScanConfig(repeats=1, behavior="median", noise=False, device=device), progress=False)
-    silico = fig4.tuning_of(twin, specs, ScanConfig(repeats=1, behavior="median", device=device), progress=False)
-    return cards.fig4_numbers(match_tuning(truth, silico))
-
-
 # -- the job ---------------------------------------------------------------------------------------
 
 
@@ -365,7 +334,7 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
     cc = cards.cc_norm_of_run(runs / "transfer")
     say(f"transfer: {tres.steps} steps in {tres.seconds:.0f} s; natural-movie CC_norm "
         + ", ".join(f"{m} {v:.3f}" for m, v in cc.get("natural_movie", {}).items() if v is not None))
-    own = _foundation_cc(runs / "foundation" / "model.safetensors", found[: max(0, s.foundation_eval_mice)], device)
+    own = measure.own_test_cc(runs / "foundation" / "model.safetensors", found[: max(0, s.foundation_eval_mice)], device)
     t = mark("foundation_eval_s", t)
     if own:
         say("foundation mice on their own test blocks: natural-movie CC_norm "
@@ -382,7 +351,7 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
 
     fig4 = {}
     for key, store in list(zip(new_keys, new))[: max(0, s.fig4_mice)]:
-        fig4[key] = _tuning(twin_file, key, store, s, device)
+        fig4[key] = measure.fig4_of_new_mouse(twin_file, key, store, s.pink_noise, s.dots, device)
         say(f"fig4 {key}: " + ", ".join(f"{k} {v:.3g}" for k, v in fig4[key].items()
                                         if isinstance(v, float) and not k.startswith("n_")))
     t = mark("fig4_s", t)

@@ -18,7 +18,8 @@
 
 from .config import ScheduleConfig, TrainConfig, resolve_train_config, train_config_from_dict, train_config_to_toml, train_preset_names
 from .evaluate import evaluate, evaluate_session, match_session, predict_trials, session_key, summarize, write_evaluation
-from .loop import RunResult, RunSpec, finetune, resume_run, run_training, train_foundation, train_individual
+from .loop import RunResult, RunSpec, run_training
+from .runs import finetune, resume_run, train_foundation, train_individual
 from .multitask import MaskingConfig, resume_multitask, train_multitask
 from .schedule import Schedule
 from .state import read_state, save_state

@@ -14,6 +14,9 @@ transfer, a trained twin's checkpoint whose core is reused. Out: a run folder::
       evaluation.nc / .csv / evaluation_summary.csv   test-tier scores per domain (twinlab.train.evaluate)
       summary.json             steps, time, throughput, data used, median scores
 
+The public entry points that build a run's spec (:func:`train_foundation`, :func:`finetune`,
+:func:`train_individual`, :func:`resume_run`) are in :mod:`twinlab.train.runs`.
+
 Modes:
 
 * ``foundation``: one twin over all sessions (a perspective, modulation and readout each;
@@ -40,24 +43,20 @@ a run folder holding an earlier run) fails before anything is written, with one 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import time
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..data import open_session
 from ..errors import InputError
-from ..model import Twin, TwinConfig, read_header, resolve_config
+from ..model import Twin
 from ..model.checkpoint import save_checkpoint
 from ..storage import claim
 from .batches import BatchPlan, DeviceSource, LoaderSource, StepSampler
-from .config import TrainConfig
 from .distributed import (DistInfo, all_reduce_mean, barrier, env_world, init_distributed, pick_device, ranks_agree, shutdown,
                           wrap_model)
 from .evaluate import evaluate as evaluate_twin, session_key, summarize, write_evaluation
@@ -71,8 +70,7 @@ from .schedule import Schedule
 from .state import read_state, save_state
 from .step import MicroBatchStep, MixedStep, compute_loss, set_lr
 
-__all__ = ["MODES", "RunSpec", "RunResult", "Interrupted", "train_foundation", "finetune", "train_individual",
-           "resume_run", "run_training", "build_twin", "session_key", "compute_loss", "discover_stores",
+__all__ = ["MODES", "RunSpec", "RunResult", "Interrupted", "run_training", "build_twin", "session_key", "compute_loss", "discover_stores",
            "session_infos", "set_statistics", "make_optimizer", "check_run_folder", "compile_twin", "step_mode"]
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -419,75 +417,3 @@ def _final_evaluation(twin: Twin, stores: list[Path], out: Path, device, amp: bo
     else:
         log.info("no test trials in the stores: no evaluation")
     result.summary = summary
-
-
-# -- the public entry points --------------------------------------------------------------------
-
-
-def _model_dict(config: TrainConfig, model: TwinConfig | str | None, overrides: Sequence[str] = ()) -> dict:
-    if isinstance(model, TwinConfig):
-        if overrides:
-            raise InputError("model overrides apply to a preset name or .toml, not to a TwinConfig")
-        return model.to_dict()
-    return resolve_config(model or config.model, overrides).to_dict()
-
-
-def train_foundation(stores: Sequence[str | os.PathLike], out: str | os.PathLike, config: TrainConfig | None = None, *,
-                     model: TwinConfig | str | None = None, model_overrides: Sequence[str] = (), progress: bool = True,
-                     evaluate: bool = True, **kwargs) -> RunResult:
-    """Train a foundation twin (one core, every session's own perspective/modulation/readout)."""
-    config = config or TrainConfig()
-    spec = RunSpec("foundation", [str(s) for s in stores], config, _model_dict(config, model, model_overrides))
-    return run_training(spec, out, progress=progress, evaluate=evaluate, **kwargs)
-
-
-def finetune(core: str | os.PathLike, store: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,
-             config: TrainConfig | None = None, *, minutes: float | None = None, progress: bool = True,
-             evaluate: bool = True, init: str | os.PathLike | None = None, **kwargs) -> RunResult:
-    """Fit a new mouse on a trained twin's frozen core, from its first ``minutes`` of training data.
-
-    Several stores fit several new mice in one run: with the core frozen their parameters are
-    disjoint, each step updates one mouse's (SGD skips parameters without a gradient), so this
-    equals separate runs that each get their share of the steps.
-
-    ``init``: a twin checkpoint (another core, say an earlier version of this one) whose mice of
-    the same session key and neuron count start from their weights there instead of afresh
-    (:func:`twinlab.model.load_sessions`): transfers continued as the core trains on.
-    """
-    config = config or TrainConfig()
-    if minutes is not None:
-        if not minutes > 0:  # NaN too
-            raise InputError(f"--minutes must be positive, got {minutes}")
-        config = dataclasses.replace(config, train_minutes=float(minutes))
-    stores = [store] if isinstance(store, (str, os.PathLike)) else list(store)
-    if init is not None:
-        read_header(init)  # a missing or foreign file fails here, before anything is written
-    spec = RunSpec("transfer", [str(s) for s in stores], config, {}, str(core),
-                   init=None if init is None else str(Path(init).resolve()))
-    return run_training(spec, out, progress=progress, evaluate=evaluate, **kwargs)
-
-
-def train_individual(store: str | os.PathLike, out: str | os.PathLike, config: TrainConfig | None = None, *,
-                     minutes: float | None = None, model: TwinConfig | str | None = None,
-                     model_overrides: Sequence[str] = (), progress: bool = True, evaluate: bool = True,
-                     **kwargs) -> RunResult:
-    """Train a twin of one mouse from scratch (the control for transfer)."""
-    config = config or TrainConfig()
-    if minutes is not None:
-        if not minutes > 0:  # NaN too
-            raise InputError(f"--minutes must be positive, got {minutes}")
-        config = dataclasses.replace(config, train_minutes=float(minutes))
-    spec = RunSpec("individual", [str(store)], config, _model_dict(config, model, model_overrides))
-    return run_training(spec, out, progress=progress, evaluate=evaluate, **kwargs)
-
-
-def resume_run(out: str | os.PathLike, *, progress: bool = True, evaluate: bool = True, **kwargs) -> RunResult:
-    """Continue the run in folder ``out`` from its last checkpoint."""
-    out = Path(out)
-    check_run_folder(out, resume=True)
-    try:
-        d = json.loads((out / "run.json").read_text())
-    except ValueError as e:
-        raise InputError(f"{out / 'run.json'} is not JSON ({e})") from None
-    spec = RunSpec.from_dict(d, str(out / "run.json"))
-    return run_training(spec, out, resume=True, progress=progress, evaluate=evaluate, **kwargs)
