@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
-from twinlab.paper import fig5, run_figure
+from twinlab.paper import decoding, fig5, run_figure
 from twinlab.settings import build_dataclass
 
 
@@ -26,7 +26,7 @@ def _blobs(n: int, k: int, d: int, sep: float, seed: int):
 def test_logistic_fit_reaches_the_penalised_optimum():
     x, y = _blobs(150, 3, 4, 1.0, seed=1)
     l2 = np.array([1e-3, 0.1])
-    fit = fig5.fit_logistic(x, y, 3, l2, np.ones((2, len(y))))
+    fit = decoding.fit_logistic(x, y, 3, l2, np.ones((2, len(y))))
     x1 = np.c_[x, np.ones(len(y))]
 
     def objective(p, lam):
@@ -45,20 +45,20 @@ def test_logistic_fit_reaches_the_penalised_optimum():
 
 def test_nested_cv_recovers_planted_classes_and_not_noise():
     x, y = _blobs(240, 4, 6, 1.5, seed=2)
-    cv = fig5.nested_cv(x, y, 4, outer_folds=5, inner_folds=3, l2_grid=(1e-3, 1e-1), max_iter=150)
-    acc = fig5.balanced_accuracy(y, cv.pred, 4)
+    cv = decoding.nested_cv(x, y, 4, outer_folds=5, inner_folds=3, l2_grid=(1e-3, 1e-1), max_iter=150)
+    acc = decoding.balanced_accuracy(y, cv.pred, 4)
     assert acc > 0.85  # chance 0.25
     assert set(np.unique(cv.fold)) == set(range(5))
     assert np.all(np.isin(cv.l2, [1e-3, 1e-1]))
     # labels unrelated to the features: held-out accuracy stays near chance
     y_null = np.random.default_rng(3).integers(0, 4, len(y))
-    null = fig5.nested_cv(x, y_null, 4, outer_folds=5, inner_folds=3, l2_grid=(1e-3, 1e-1), max_iter=150)
-    assert fig5.balanced_accuracy(y_null, null.pred, 4) < 0.4
+    null = decoding.nested_cv(x, y_null, 4, outer_folds=5, inner_folds=3, l2_grid=(1e-3, 1e-1), max_iter=150)
+    assert decoding.balanced_accuracy(y_null, null.pred, 4) < 0.4
 
 
 def test_stratified_folds_spread_every_class_evenly():
     y = np.repeat(np.arange(3), [30, 20, 11])
-    folds = fig5.stratified_folds(y, 10, np.random.default_rng(0))
+    folds = decoding.stratified_folds(y, 10, np.random.default_rng(0))
     for c in range(3):
         counts = np.bincount(folds[y == c], minlength=10)
         assert counts.max() - counts.min() <= 1
@@ -69,9 +69,9 @@ def test_stratified_folds_spread_every_class_evenly():
 def test_confusion_and_balanced_accuracy():
     y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     y_pred = np.array([0, 0, 0, 1, 1, 1, 0, 2])
-    cm = fig5.confusion(y_true, y_pred, 3)
+    cm = decoding.confusion(y_true, y_pred, 3)
     assert cm.tolist() == [[3, 1, 0], [0, 2, 0], [1, 0, 1]]
-    assert fig5.balanced_accuracy(y_true, y_pred, 3) == pytest.approx((0.75 + 1 + 0.5) / 3)
+    assert decoding.balanced_accuracy(y_true, y_pred, 3) == pytest.approx((0.75 + 1 + 0.5) / 3)
 
 
 def _depth_labels(n, seed, effect):
@@ -82,15 +82,15 @@ def _depth_labels(n, seed, effect):
     logits = np.stack([-(depth - c) ** 2 / 2 / 60.0**2 for c in (190, 375, 560)], 1)
     logits[:, 0] += effect * extra[:, 0]
     y = np.argmax(logits + rng.gumbel(size=logits.shape), 1)  # a draw from the softmax
-    return fig5.depth_basis(depth, 6), extra, y
+    return decoding.depth_basis(depth, 6), extra, y
 
 
 def test_likelihood_ratio_test_detects_a_planted_effect_and_not_a_null_one():
     basis, extra, y = _depth_labels(500, seed=0, effect=2.0)
-    planted = fig5.likelihood_ratio_test(basis, extra, y, 3)
+    planted = decoding.likelihood_ratio_test(basis, extra, y, 3)
     assert planted["df"] == 4
     assert planted["p_value"] < 1e-6
-    p_null = [fig5.likelihood_ratio_test(*_depth_labels(300, seed=s, effect=0.0), 3)["p_value"] for s in range(10)]
+    p_null = [decoding.likelihood_ratio_test(*_depth_labels(300, seed=s, effect=0.0), 3)["p_value"] for s in range(10)]
     # under the null the p-values are about uniform: rejections at 5 % are rare
     assert sum(p < 0.05 for p in p_null) <= 2
     assert np.median(p_null) > 0.15
@@ -98,7 +98,7 @@ def test_likelihood_ratio_test_detects_a_planted_effect_and_not_a_null_one():
 
 def test_depth_basis_is_a_partition_of_unity():
     d = np.linspace(100, 650, 57)
-    b = fig5.depth_basis(d, 8)
+    b = decoding.depth_basis(d, 8)
     assert b.shape == (57, 8)
     np.testing.assert_allclose(b.sum(1), 1.0)
     assert (b >= 0).all()
