@@ -149,3 +149,16 @@ def test_a_store_whose_neurons_do_not_match_the_readout(foundation_run, cohort, 
     code, output = _cli("evaluate", "--model", foundation_run.out / "model.safetensors", "--data", tmp_path / "fewer.nc")
     assert code == 2 and "has 10 neurons but the readout of session 'F00_s0'" in output
     assert isinstance(ds, xr.Dataset)
+
+
+def test_a_transfer_can_start_its_readout_where_the_data_puts_it(foundation_run, cohort, tiny_config, tmp_path):
+    cfg = replace(tiny_config, epochs=1, iterations=1, validate_every=0, position_init="data", position_init_clips=8)
+    finetune(foundation_run.out / "core.safetensors", cohort["new"], tmp_path / "d", cfg, minutes=0.2, progress=False,
+             evaluate=False)
+    finetune(foundation_run.out / "core.safetensors", cohort["new"], tmp_path / "r",
+             replace(cfg, position_init="random"), minutes=0.2, progress=False, evaluate=False)
+    assert "readout positions of 1 session(s) placed" in (tmp_path / "d" / "train.log").read_text()
+    assert "placed" not in (tmp_path / "r" / "train.log").read_text()
+    data = load_checkpoint(tmp_path / "d" / "model.safetensors").readouts["F02_s0"].mu
+    rand = load_checkpoint(tmp_path / "r" / "model.safetensors").readouts["F02_s0"].mu
+    assert not torch.allclose(data, rand, atol=0.05)  # one step cannot move a random start that far

@@ -321,6 +321,14 @@ class Twin(nn.Module):
                 state=None if state is None else state["modulation"])
         return retina, modulation, mod_state
 
+    def core_features(self, frames: torch.Tensor, running_speed: torch.Tensor | None = None,
+                      pupil_diameter: torch.Tensor | None = None, pupil_center: torch.Tensor | None = None, *,
+                      session: str) -> torch.Tensor:
+        """``[B, T, H, W]`` + behaviour -> the core's output for ``session``, ``[B, T, C, h, w]``
+        (what its readout samples)."""
+        retina, modulation, _ = self._encode(session, frames, running_speed, pupil_diameter, pupil_center, None)
+        return self.core(retina, modulation)[0]
+
     def forward(self, frames: torch.Tensor, running_speed: torch.Tensor | None = None,
                 pupil_diameter: torch.Tensor | None = None, pupil_center: torch.Tensor | None = None, *,
                 session: str, state: dict | None = None, return_state: bool = False):

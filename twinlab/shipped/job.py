@@ -63,7 +63,8 @@ FILES = {"twin.safetensors": "the twin: foundation core + the foundation mice + 
          "twin.json": "this model card (JSON; its 'mouse' is the default session of `twinlab scan`)",
          "TWIN_CARD.md": "this model card (Markdown)"}
 # fig4's recipe for short runs (AdamW; the paper's SGD needs 100k steps), without weight decay
-RECIPE = ("optimizer=adamw", "lr=0.003", "clip_mode=norm", "clip_value=1.0", "weight_decay=0.0")
+# fresh mice's readouts start where the core's features explain their responses (twinlab.model.position_init)
+RECIPE = ("optimizer=adamw", "lr=0.003", "clip_mode=norm", "clip_value=1.0", "weight_decay=0.0", "position_init=data")
 CONTINUE_CMD = ("PYTHONPATH=. python3 scripts/gpu_shipped_twin.py --out $OUT --budget-minutes 8.5 (on the GPU "
                 "machine, carrying .whl: the zarr wheels), then copy twin.safetensors, twin_state.safetensors, "
                 "twin.json and TWIN_CARD.md from $OUT into models/ and commit them (docs/shipped_twin.md)")

@@ -108,6 +108,10 @@ class TrainConfig:
     workers : data-loading processes (-1: auto, 0 on the CPU).
     read_processes : stores read into memory at a time by spawned worker processes when the data
         is preloaded (1: one after the other; a script asking for more needs the ``__main__`` guard).
+    position_init : where a fresh session's readout positions start: ``"random"`` (uniform over
+        ``readout.init_position_range``, the paper's) or ``"data"`` (where the session's responses
+        are best explained by the core's features at the start, from ``position_init_clips``
+        training clips: :mod:`twinlab.model.position_init`; mice continued from ``init`` keep theirs).
     preload : ``"cpu"`` (read every store into memory once), ``"device"`` (onto the GPU; no
         loader at all), ``"off"`` (stream chunks from disk), ``"auto"`` (device on CUDA if it
         fits in ``preload_gb``, cpu elsewhere if it fits, else off).
@@ -154,6 +158,8 @@ class TrainConfig:
     compile: str = "auto"
     workers: int = -1
     read_processes: int = 1
+    position_init: str = "random"
+    position_init_clips: int = 32
     preload: str = "auto"
     preload_gb: float = 16.0
     step: str = "auto"
@@ -186,6 +192,10 @@ class TrainConfig:
         _check(self.step in STEP_MODES, f"train config: step must be one of {STEP_MODES}, got {self.step!r}")
         _check(self.workers >= -1, f"train config: workers must be -1 (auto) or more, got {self.workers}")
         _check(self.read_processes >= 1, f"train config: read_processes must be 1 or more, got {self.read_processes}")
+        _check(self.position_init in ("random", "data"),
+               f"train config: position_init must be one of random, data; got {self.position_init!r}")
+        _check(self.position_init_clips >= 1,
+               f"train config: position_init_clips must be 1 or more, got {self.position_init_clips}")
         _check(self.preload_gb >= 0, f"train config: preload_gb must be non-negative, got {self.preload_gb}")
         _check(self.max_minutes >= 0, f"train config: max_minutes must be non-negative, got {self.max_minutes}")
         _check(self.budget_minutes >= 0, f"train config: budget_minutes must be non-negative, got {self.budget_minutes}")

@@ -138,6 +138,7 @@ def _run_claimed(spec: RunSpec, out: Path, objective: Prediction, *, resume: boo
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
 
+    placed: list[str] = []
     if state is not None:
         twin = objective.restore(state, device)
         if list(twin.sessions) != [i.key for i in infos]:
@@ -154,6 +155,7 @@ def _run_claimed(spec: RunSpec, out: Path, objective: Prediction, *, resume: boo
     else:
         twin = objective.build(spec, infos, train_ds)
         twin.to(device)
+        placed = objective.place_readouts(twin, train_ds, cfg, device)
         start = 0
     if switch_on(cfg.channels_last, device):
         twin.set_memory_format(True)  # before the optimiser: its state buffers take the same layout
@@ -179,6 +181,9 @@ def _run_claimed(spec: RunSpec, out: Path, objective: Prediction, *, resume: boo
                  f"{len(stores)} session(s), {len(items)} train clips ({', '.join(f'{m:.1f}' for m in minutes_used)} min), "
                  f"{n_train} trainable parameters, device {device}, world {dist.world_size}, amp {'bf16' if amp else 'off'}, "
                  f"compile {'on' if use_compile else 'off'}, data {preload}, step {mode}")
+        if placed:
+            log.info(f"readout positions of {len(placed)} session(s) placed where the core's features explain their "
+                     f"responses best ({cfg.position_init_clips} clips each)")
         if use_compile:
             compile_twin(twin, log.info)
         model = wrap_model(twin, dist, device)

@@ -33,6 +33,8 @@ from ..data import open_session
 from ..data.images import response_frames
 from ..errors import InputError
 from ..model import SessionInfo, Twin, config_from_dict, load_sessions, load_weights, read_header
+from ..model.position_init import init_positions
+from .batches import fit_frames
 from .evaluate import session_key
 from .prepare import RunSpec
 from .step import compute_loss
@@ -107,6 +109,7 @@ class Prediction:
 
     def __init__(self) -> None:
         self.windows: dict[str, slice] = {}  # session key -> the scored frames of its clips
+        self.continued: list[str] = []  # sessions whose weights came from the spec's ``init``
 
     def check(self, spec: RunSpec, stores: Sequence[Path]) -> None:
         """Refuse a spec this objective cannot run (before anything is written); note the
@@ -141,9 +144,41 @@ class Prediction:
         twin = build_twin(spec, infos)
         for s, info in enumerate(infos):
             set_statistics(twin, info.key, train.statistics(s), train.response_scale(s).numpy())
-        if spec.init:  # mice an earlier transfer fitted continue from there (their statistics are the same)
-            load_sessions(twin, spec.init)
+        self.continued = load_sessions(twin, spec.init) if spec.init else []
+        # ^ mice an earlier transfer fitted continue from there (their statistics are the same)
         return twin
+
+    def place_readouts(self, twin: Twin, train, cfg, device: torch.device) -> list[str]:
+        """``position_init = "data"``: every fresh session's readout positions where the core's
+        features (as they are now, on ``device``) explain its responses best, from
+        ``position_init_clips`` training clips spread over the session; -> the sessions placed."""
+        if cfg.position_init != "data":
+            return []
+        placed = []
+        sessions = np.asarray(train.item_sessions)
+        was = twin.training
+        twin.eval()
+        try:
+            for s, key in enumerate(twin.sessions):
+                if key in self.continued or key in self.windows:
+                    continue
+                items = np.flatnonzero(sessions == s)
+                if len(items) == 0:
+                    continue
+                pick = items[np.linspace(0, len(items) - 1, min(cfg.position_init_clips, len(items))).astype(int)]
+                clips = [train[int(i)] for i in pick]
+                batch = {k: torch.stack([c[k] for c in clips]).to(device) for k in
+                         ("frames", "running_speed", "pupil_diameter", "pupil_center", "responses")}
+                with torch.no_grad():
+                    feats = twin.core_features(fit_frames(batch["frames"], twin.config.frame_shape),
+                                               batch["running_speed"], batch["pupil_diameter"], batch["pupil_center"],
+                                               session=key)
+                    pos = init_positions(feats[:, cfg.burn_in:], batch["responses"][:, cfg.burn_in:])
+                    twin.readouts[key].mu.copy_(pos.to(twin.readouts[key].mu))
+                placed.append(key)
+        finally:
+            twin.train(was)
+        return placed
 
     def restore(self, state, device: torch.device) -> Twin:
         """The twin a training state (:func:`~twinlab.train.state.read_state`) holds."""
