@@ -40,7 +40,8 @@ from .multitask import MultiTaskConfig, MultiTaskTwin, TaskOutput
 from .perspective import Perspective
 from .readout import GaussianReadout
 from .recurrent import Recurrent
-from .twin import SessionInfo, Twin, TwinResponder
+from .session import SessionInfo
+from .twin import Twin, TwinResponder
 
 __all__ = [
     "Core",

@@ -38,7 +38,8 @@ from safetensors.torch import save_file
 from ..errors import InputError
 from ..storage import atomic_output
 from .config import config_differences, config_from_dict
-from .twin import SessionInfo, Twin
+from .session import SessionInfo
+from .twin import Twin
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "load_weights", "load_sessions",
            "read_header", "check_header", "check_shapes", "file_shapes", "planned"]

@@ -62,7 +62,8 @@ from .core import Core
 from .inputs import check_inputs
 from .perspective import resize_to_retina
 from .readout import features_at
-from .twin import SessionInfo, Twin, seed_for
+from .session import SessionInfo
+from .twin import Twin, seed_for
 
 __all__ = ["MultiTaskConfig", "MultiTaskTwin", "TaskOutput", "ActivityEncoder", "MODALITIES", "BEHAVIOR_NAMES"]
 
