@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--twin", default=str(SHIPPED_TWIN))
     ap.add_argument("--store", required=True)
     ap.add_argument("--session", default=None, help="The mouse in the twin (default: the store's session).")
-    ap.add_argument("--clips", type=int, default=32)
+    ap.add_argument("--clips", type=int, default=128)
     ap.add_argument("--burn-in", type=int, default=10)
     args = ap.parse_args()
     torch.manual_seed(0)

@@ -47,7 +47,7 @@ class DemoConfig:
                                         "epochs=8", "iterations=50")
     # with the shipped twin: its frozen core transferred to the demo mouse in this much wall-clock time
     transfer_overrides: tuple[str, ...] = ("optimizer=adamw", "lr=0.003", "clip_mode=norm", "clip_value=1.0",
-                                           "epochs=8", "iterations=50", "position_init=data")
+                                           "epochs=8", "iterations=50")
     transfer_minutes: float = 2.0
     use_shipped: bool = True
     scan_repeats: int = 2

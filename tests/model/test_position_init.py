@@ -71,3 +71,16 @@ def test_a_twin_readout_started_from_the_data_sits_where_the_responses_came_from
     skipped = Prediction().place_readouts(twin, _Clips(frames, rates), type("Cfg", (), {"position_init": "random"})(),
                                           torch.device("cpu"))
     assert skipped == []
+
+
+def test_statistics_added_in_chunks_equal_one_pass():
+    from twinlab.model.position_init import PositionStats
+
+    g = torch.Generator().manual_seed(4)
+    feats, resp = torch.randn(6, 20, 5, 4, 3, generator=g), torch.rand(6, 20, 7, generator=g)
+    chunked = PositionStats()
+    chunked.add(feats[:2], resp[:2])
+    chunked.add(feats[2:], resp[2:])
+    assert torch.allclose(chunked.r2(), explained_variance_map(feats, resp), atol=1e-5)
+    with pytest.raises(ValueError, match="two frames"):
+        PositionStats().r2()

@@ -20,24 +20,55 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["explained_variance_map", "best_positions", "init_positions"]
+__all__ = ["PositionStats", "explained_variance_map", "best_positions", "init_positions"]
 
 
-def explained_variance_map(features: torch.Tensor, responses: torch.Tensor, ridge: float = 0.1) -> torch.Tensor:
+class PositionStats:
+    """Running sums over clips of what :func:`explained_variance_map` needs (memory ``[h*w, C, C]``
+    + ``[h*w, C, N]``, whatever the number of clips): ``add`` chunks of features ``[B, T, C, h, w]``
+    and responses ``[B, T, N]``, then ``r2()``. Float64 sums: millions of frames add up exactly."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sx = self.sxx = self.sxy = self.sy = self.syy = None
+
+    def add(self, features: torch.Tensor, responses: torch.Tensor) -> None:
+        b, t, c, h, w = features.shape
+        x = features.detach().to(torch.float64).reshape(b * t, c, h * w)
+        y = responses.detach().to(torch.float64).reshape(b * t, -1).to(x.device)
+        parts = (x.sum(0), torch.einsum("icp,idp->pcd", x, x), torch.einsum("icp,im->pcm", x, y), y.sum(0),
+                 (y * y).sum(0))
+        if self.sx is None:
+            self.sx, self.sxx, self.sxy, self.sy, self.syy = parts
+        else:
+            for have, more in zip((self.sx, self.sxx, self.sxy, self.sy, self.syy), parts):
+                have += more
+        self.n += b * t
+
+    def r2(self, ridge: float = 1.0) -> torch.Tensor:
+        """``R2 [h*w, N]`` (float32) of the clips added so far."""
+        if self.n < 2:
+            raise ValueError("position statistics need at least two frames")
+        n = self.n
+        mx, my = self.sx / n, self.sy / n  # [C, P], [N]
+        cov = self.sxx / n - torch.einsum("cp,dp->pcd", mx, mx)  # [P, C, C]
+        sd_x = torch.diagonal(cov, dim1=1, dim2=2).clamp_min(1e-12).sqrt()  # [P, C]
+        sd_y = (self.syy / n - my * my).clamp_min(1e-12).sqrt()  # [N]
+        corr = cov / (sd_x[:, :, None] * sd_x[:, None, :])
+        cross = (self.sxy / n - mx.t()[:, :, None] * my) / (sd_x[:, :, None] * sd_y)  # [P, C, N]
+        eye = torch.eye(corr.shape[-1], dtype=corr.dtype, device=corr.device)
+        sol = torch.linalg.solve(corr + ridge * eye, cross)
+        return (cross * sol).sum(1).float()
+
+
+def explained_variance_map(features: torch.Tensor, responses: torch.Tensor, ridge: float = 1.0) -> torch.Tensor:
     """``features [B, T, C, h, w]``, ``responses [B, T, N]`` -> ``R2 [h*w, N]`` (float32; row-major
     map positions): each neuron's in-sample explained variance by a ridge regression on the
-    ``C`` channels at each position. ``ridge``: on the channels' correlation matrix (unitless)."""
-    b, t, c, h, w = features.shape
-    x = features.detach().float().reshape(b * t, c, h * w)
-    y = responses.detach().float().reshape(b * t, -1).to(x.device)
-    x = (x - x.mean(0)) / x.std(0).clamp_min(1e-6)
-    y = (y - y.mean(0)) / y.std(0).clamp_min(1e-6)
-    n = x.shape[0]
-    cov = torch.einsum("icp,idp->pcd", x, x) / n  # [P, C, C]
-    cross = torch.einsum("icp,im->pcm", x, y) / n  # [P, C, N]
-    eye = torch.eye(c, device=x.device, dtype=x.dtype)
-    sol = torch.linalg.solve(cov + ridge * eye, cross)  # [P, C, N]
-    return (cross * sol).sum(1)  # [P, N]
+    ``C`` channels at each position. ``ridge``: on the channels' correlation matrix (unitless;
+    1.0 placed the shipped twin's new mouse best from single-trial responses)."""
+    stats = PositionStats()
+    stats.add(features, responses)
+    return stats.r2(ridge)
 
 
 def best_positions(r2: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -59,7 +90,7 @@ def best_positions(r2: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return torch.stack([x, y], 1)
 
 
-def init_positions(features: torch.Tensor, responses: torch.Tensor, ridge: float = 0.1) -> torch.Tensor:
+def init_positions(features: torch.Tensor, responses: torch.Tensor, ridge: float = 1.0) -> torch.Tensor:
     """``features [B, T, C, h, w]``, ``responses [B, T, N]`` -> ``[N, 2]`` starting positions."""
     h, w = features.shape[-2:]
     return best_positions(explained_variance_map(features, responses, ridge), h, w)

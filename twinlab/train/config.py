@@ -159,7 +159,7 @@ class TrainConfig:
     workers: int = -1
     read_processes: int = 1
     position_init: str = "random"
-    position_init_clips: int = 32
+    position_init_clips: int = 128
     preload: str = "auto"
     preload_gb: float = 16.0
     step: str = "auto"

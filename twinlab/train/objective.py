@@ -33,7 +33,7 @@ from ..data import open_session
 from ..data.images import response_frames
 from ..errors import InputError
 from ..model import SessionInfo, Twin, config_from_dict, load_sessions, load_weights, read_header
-from ..model.position_init import init_positions
+from ..model.position_init import PositionStats, best_positions
 from .batches import fit_frames
 from .evaluate import session_key
 from .prepare import RunSpec
@@ -166,15 +166,19 @@ class Prediction:
                 if len(items) == 0:
                     continue
                 pick = items[np.linspace(0, len(items) - 1, min(cfg.position_init_clips, len(items))).astype(int)]
-                clips = [train[int(i)] for i in pick]
-                batch = {k: torch.stack([c[k] for c in clips]).to(device) for k in
-                         ("frames", "running_speed", "pupil_diameter", "pupil_center", "responses")}
+                stats = PositionStats()
+                for chunk in np.array_split(pick, max(1, -(-len(pick) // 16))):  # 16 clips at a time
+                    clips = [train[int(i)] for i in chunk]
+                    batch = {k: torch.stack([c[k] for c in clips]).to(device) for k in
+                             ("frames", "running_speed", "pupil_diameter", "pupil_center", "responses")}
+                    with torch.no_grad():
+                        feats = twin.core_features(fit_frames(batch["frames"], twin.config.frame_shape),
+                                                   batch["running_speed"], batch["pupil_diameter"],
+                                                   batch["pupil_center"], session=key)
+                    stats.add(feats[:, cfg.burn_in:], batch["responses"][:, cfg.burn_in:])
+                h, w = feats.shape[-2:]
                 with torch.no_grad():
-                    feats = twin.core_features(fit_frames(batch["frames"], twin.config.frame_shape),
-                                               batch["running_speed"], batch["pupil_diameter"], batch["pupil_center"],
-                                               session=key)
-                    pos = init_positions(feats[:, cfg.burn_in:], batch["responses"][:, cfg.burn_in:])
-                    twin.readouts[key].mu.copy_(pos.to(twin.readouts[key].mu))
+                    twin.readouts[key].mu.copy_(best_positions(stats.r2(), h, w).to(twin.readouts[key].mu))
                 placed.append(key)
         finally:
             twin.train(was)
