@@ -31,7 +31,7 @@ import torch
 
 from twinlab.data import open_session
 from twinlab.sim import VirtualMouse, record_session
-from twinlab.sim.config import resolve_cohort
+from twinlab.sim.cohort_config import resolve_cohort
 from twinlab.stimuli import usable_cpus
 
 GOAL_S = 30.0

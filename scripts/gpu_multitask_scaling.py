@@ -80,7 +80,7 @@ TASK_METRICS = {"prediction_correlation": "neural prediction (median correlation
 
 def session_config(args):
     from twinlab.sim import SessionConfig
-    from twinlab.sim.config import DomainConfig
+    from twinlab.sim.cohort_config import DomainConfig
 
     trial_s = 4.0 if args.quick else 10.0
     movie = DomainConfig("natural_movie", "natural_movies", 3, 2 if args.quick else 4, trial_s,

@@ -14,7 +14,7 @@ from twinlab.errors import InputError
 from twinlab.model.config import MODELS
 from twinlab.paper import FIGURE_SETTINGS, available_figures
 from twinlab.settings import PresetKind, build_dataclass, merge, parse_overrides
-from twinlab.sim.config import COHORTS
+from twinlab.sim.cohort_config import COHORTS
 from twinlab.stimuli import STIMULI
 from twinlab.train.config import TRAINING
 

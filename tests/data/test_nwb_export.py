@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from twinlab.cli import main
 from twinlab.data import open_session
 from twinlab.sim import VirtualMouse, record_session
-from twinlab.sim.config import DomainConfig, SessionConfig
+from twinlab.sim.cohort_config import DomainConfig, SessionConfig
 
 
 @pytest.fixture(scope="module")

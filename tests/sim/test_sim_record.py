@@ -17,7 +17,7 @@ from twinlab.data import open_session, validate_session
 from twinlab.errors import InputError
 from twinlab.sim import SessionConfig, VirtualMouse, mouse_from_session, record_session
 from twinlab.sim.calibration import PROTOCOL
-from twinlab.sim.config import DomainConfig, preset_names, resolve_cohort
+from twinlab.sim.cohort_config import DomainConfig, preset_names, resolve_cohort
 
 SMALL = SessionConfig(
     minutes=0.25, trial_s=5.0, validation_fraction=0.34, height_px=18, width_px=32,

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from twinlab.sim import MouseConfig, SessionConfig, VirtualMouse, record_session
-from twinlab.sim.config import DomainConfig
+from twinlab.sim.cohort_config import DomainConfig
 
 from tasks_settings import TINY_MODEL, TRAIN  # noqa: E402,F401 (re-exported for the fixtures below)
 

@@ -26,7 +26,7 @@ from . import friendly, main
 def simulate(preset, mice, neurons, minutes, out, seed, areas, overrides, device, list_, show_config, quiet) -> None:
     """Record virtual mice (PRESET: foundation_cohort, new_mice, or a .toml file) into --out."""
     from ..errors import InputError
-    from ..sim.config import config_to_toml, preset_names, resolve_cohort
+    from ..sim.cohort_config import config_to_toml, preset_names, resolve_cohort
     from ..sim.record import record_cohort
 
     if list_:

@@ -6,8 +6,8 @@
 calibration against real tuning (:mod:`~twinlab.sim.calibration`).
 """
 
-from .config import (BehaviorConfig, CohortConfig, DomainConfig, MouseConfig, NoiseConfig, PopulationConfig,
-                     ResponseConfig, SessionConfig, resolve_cohort)
+from .cohort_config import CohortConfig, DomainConfig, SessionConfig, resolve_cohort
+from .config import BehaviorConfig, MouseConfig, NoiseConfig, PopulationConfig, ResponseConfig
 from .mouse import VirtualMouse
 from .record import mouse_from_session, record_cohort, record_session
 

@@ -14,19 +14,19 @@ Layout:
 * :class:`BehaviorConfig`: running, pupil and eye-movement statistics.
 * :class:`NoiseConfig`: trial-to-trial variability (events, shared latent state).
 * :class:`MouseConfig`: all of the above plus the monitor placement of one mouse.
-* :class:`DomainConfig` / :class:`SessionConfig`: what a recorded session shows.
-* :class:`CohortConfig`: a cohort of mice (what ``twinlab simulate`` records).
+
+What a recorded session shows and a cohort of mice (:class:`DomainConfig`, :class:`SessionConfig`,
+:class:`CohortConfig`, the presets) are in :mod:`twinlab.sim.cohort_config`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from ..errors import InputError
 from ..geometry import Screen
-from ..settings import PresetKind, build_dataclass, to_plain
+from ..settings import build_dataclass, to_plain
 
 __all__ = [
     "AreaConfig",
@@ -35,16 +35,10 @@ __all__ = [
     "BehaviorConfig",
     "NoiseConfig",
     "MouseConfig",
-    "DomainConfig",
-    "SessionConfig",
-    "CohortConfig",
     "KNOWN_AREAS",
     "from_dict",
     "to_dict",
-    "config_to_toml",
-    "preset_names",
-    "resolve_cohort",
-    "COHORTS",
+    "require",
 ]
 
 
@@ -80,15 +74,15 @@ class AreaConfig:
     tf_hz: float = 2.0
 
     def validate(self, where: str) -> None:
-        _require(self.fraction > 0, f"{where}: fraction must be positive, got {self.fraction}")
+        require(self.fraction > 0, f"{where}: fraction must be positive, got {self.fraction}")
         for name in ("azimuth_deg", "elevation_deg", "cortex_x_um", "cortex_y_um"):
             lo, hi = getattr(self, name)
-            _require(hi > lo, f"{where}: {name} must be (low, high) with high > low, got {(lo, hi)}")
-        _require(self.azimuth_sign in (-1, 1), f"{where}: azimuth_sign must be 1 or -1")
-        _require(self.elevation_sign in (-1, 1), f"{where}: elevation_sign must be 1 or -1")
-        _require(self.scatter_deg >= 0, f"{where}: scatter_deg must be non-negative")
+            require(hi > lo, f"{where}: {name} must be (low, high) with high > low, got {(lo, hi)}")
+        require(self.azimuth_sign in (-1, 1), f"{where}: azimuth_sign must be 1 or -1")
+        require(self.elevation_sign in (-1, 1), f"{where}: elevation_sign must be 1 or -1")
+        require(self.scatter_deg >= 0, f"{where}: scatter_deg must be non-negative")
         for name in ("rf_sigma_deg", "sf_cpd", "tf_hz"):
-            _require(getattr(self, name) > 0, f"{where}: {name} must be positive, got {getattr(self, name)}")
+            require(getattr(self, name) > 0, f"{where}: {name} must be positive, got {getattr(self, name)}")
 
 
 # Higher visual areas lateral (LM) and anterior (AL, RL) of V1; fields of view and tuning
@@ -181,37 +175,37 @@ class PopulationConfig:
     response_scale_logsd: float = 0.8
 
     def validate(self, where: str = "population") -> None:
-        _require(self.n_neurons >= 1, f"{where}: n_neurons must be at least 1, got {self.n_neurons}")
-        _require(len(self.areas) >= 1, f"{where}: areas must name at least one area")
+        require(self.n_neurons >= 1, f"{where}: n_neurons must be at least 1, got {self.n_neurons}")
+        require(len(self.areas) >= 1, f"{where}: areas must name at least one area")
         known = set(KNOWN_AREAS) | {a.name for a in self.area_overrides}
         for a in self.areas:
-            _require(a in known, f"{where}: unknown area {a!r} (known: {', '.join(sorted(known))})")
-        _require(len(set(self.areas)) == len(self.areas), f"{where}: areas must not repeat, got {list(self.areas)}")
+            require(a in known, f"{where}: unknown area {a!r} (known: {', '.join(sorted(known))})")
+        require(len(set(self.areas)) == len(self.areas), f"{where}: areas must not repeat, got {list(self.areas)}")
         for a in self.area_overrides:
             a.validate(f"{where} area {a.name}")
         for name in ("rf_sigma_range_deg", "sf_range_cpd", "tf_range_hz", "c50_range", "ds_strength_range",
                      "aspect_range", "untuned_elongation_range",
                      "surround_weight_range", "run_gain_range", "pupil_gain_range", "exponent_range"):
             lo, hi = getattr(self, name)
-            _require(0 <= lo <= hi, f"{where}: {name} must be (low, high) with 0 <= low <= high, got {(lo, hi)}")
+            require(0 <= lo <= hi, f"{where}: {name} must be (low, high) with 0 <= low <= high, got {(lo, hi)}")
         for name in ("untuned_fraction", "ds_fraction", "complex_fraction", "normalization_fraction",
                      "surround_fraction", "type_noise",
                      "run_modulated_fraction", "pupil_modulated_fraction", "other_ds_strength_max"):
             v = getattr(self, name)
-            _require(0 <= v <= 1, f"{where}: {name} must be in [0, 1], got {v}")
-        _require(self.ds_strength_range[1] <= 1, f"{where}: ds_strength_range must lie in [0, 1]")
-        _require(len(self.layers) == len(self.layer_fractions) and len(self.layer_depths_um) == len(self.layers) + 1,
+            require(0 <= v <= 1, f"{where}: {name} must be in [0, 1], got {v}")
+        require(self.ds_strength_range[1] <= 1, f"{where}: ds_strength_range must lie in [0, 1]")
+        require(len(self.layers) == len(self.layer_fractions) and len(self.layer_depths_um) == len(self.layers) + 1,
                  f"{where}: layers, layer_fractions and layer_depths_um (one more edge) must match in length")
-        _require(all(f >= 0 for f in self.layer_fractions) and sum(self.layer_fractions) > 0,
+        require(all(f >= 0 for f in self.layer_fractions) and sum(self.layer_fractions) > 0,
                  f"{where}: layer_fractions must be non-negative and not all zero")
-        _require(all(b > a for a, b in zip(self.layer_depths_um, self.layer_depths_um[1:])),
+        require(all(b > a for a, b in zip(self.layer_depths_um, self.layer_depths_um[1:])),
                  f"{where}: layer_depths_um must increase")
-        _require(self.exponent_range[0] > 0, f"{where}: exponent_range must be positive")
-        _require(self.aspect_range[0] > 0, f"{where}: aspect_range must be positive, got {self.aspect_range}")
-        _require(self.untuned_elongation_range[0] >= 1,
+        require(self.exponent_range[0] > 0, f"{where}: exponent_range must be positive")
+        require(self.aspect_range[0] > 0, f"{where}: aspect_range must be positive, got {self.aspect_range}")
+        require(self.untuned_elongation_range[0] >= 1,
                  f"{where}: untuned_elongation_range must be >= 1 (1 = round), got {self.untuned_elongation_range}")
         for name in ("reference_rate", "baseline_rate", "aspect_median", "response_scale"):
-            _require(getattr(self, name) > 0, f"{where}: {name} must be positive")
+            require(getattr(self, name) > 0, f"{where}: {name} must be positive")
 
     def area_configs(self) -> list[AreaConfig]:
         table = dict(KNOWN_AREAS)
@@ -245,12 +239,12 @@ class ResponseConfig:
     supersample: int = 2
 
     def validate(self, where: str = "response") -> None:
-        _require(0.2 <= self.retina_deg_per_px <= 10, f"{where}: retina_deg_per_px must be in [0.2, 10]")
-        _require(self.temporal_kernel_s > 0, f"{where}: temporal_kernel_s must be positive")
-        _require(self.latency_s >= 0, f"{where}: latency_s must be non-negative")
-        _require(self.max_envelope_s > 0, f"{where}: max_envelope_s must be positive")
-        _require(self.norm_tau_s > 0, f"{where}: norm_tau_s must be positive")
-        _require(self.pool_factor >= 1 and self.supersample >= 1, f"{where}: pool_factor and supersample must be >= 1")
+        require(0.2 <= self.retina_deg_per_px <= 10, f"{where}: retina_deg_per_px must be in [0.2, 10]")
+        require(self.temporal_kernel_s > 0, f"{where}: temporal_kernel_s must be positive")
+        require(self.latency_s >= 0, f"{where}: latency_s must be non-negative")
+        require(self.max_envelope_s > 0, f"{where}: max_envelope_s must be positive")
+        require(self.norm_tau_s > 0, f"{where}: norm_tau_s must be positive")
+        require(self.pool_factor >= 1 and self.supersample >= 1, f"{where}: pool_factor and supersample must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -286,14 +280,14 @@ class BehaviorConfig:
 
     def validate(self, where: str = "behavior") -> None:
         lo, hi = self.run_fraction_range
-        _require(0 <= lo <= hi < 1, f"{where}: run_fraction_range must be within [0, 1), got {(lo, hi)}")
+        require(0 <= lo <= hi < 1, f"{where}: run_fraction_range must be within [0, 1), got {(lo, hi)}")
         for name in ("run_bout_s", "pupil_mm", "arousal_tau_s", "pupil_tau_s", "eye_drift_tau_s", "max_speed_cm_s"):
-            _require(getattr(self, name) > 0, f"{where}: {name} must be positive")
+            require(getattr(self, name) > 0, f"{where}: {name} must be positive")
         for name in ("run_speed_cm_s", "run_speed_sd_cm_s", "pupil_sd_mm", "saccade_rate_hz", "saccade_rate_running_hz",
                      "eye_offset_sd_deg"):
-            _require(getattr(self, name) >= 0, f"{where}: {name} must be non-negative")
+            require(getattr(self, name) >= 0, f"{where}: {name} must be non-negative")
         lo, hi = self.pupil_range_mm
-        _require(0 < lo < hi, f"{where}: pupil_range_mm must be (low, high) with 0 < low < high")
+        require(0 < lo < hi, f"{where}: pupil_range_mm must be (low, high) with 0 < low < high")
 
 
 @dataclass(frozen=True)
@@ -331,13 +325,13 @@ class NoiseConfig:
     scan_hz: float = 6.5
 
     def validate(self, where: str = "noise") -> None:
-        _require(self.event_size > 0, f"{where}: event_size must be positive")
-        _require(self.amplitude_cv >= 0, f"{where}: amplitude_cv must be non-negative")
-        _require(self.latent_factors >= 0, f"{where}: latent_factors must be non-negative")
-        _require(self.latent_tau_s > 0 and self.latent_sd >= 0, f"{where}: latent_tau_s > 0 and latent_sd >= 0")
-        _require(self.private_tau_s > 0 and self.private_sd >= 0, f"{where}: private_tau_s > 0 and private_sd >= 0")
-        _require(self.private_sd_logsd >= 0, f"{where}: private_sd_logsd must be non-negative")
-        _require(self.scan_hz >= 0, f"{where}: scan_hz must be non-negative (0 = frames sampled independently)")
+        require(self.event_size > 0, f"{where}: event_size must be positive")
+        require(self.amplitude_cv >= 0, f"{where}: amplitude_cv must be non-negative")
+        require(self.latent_factors >= 0, f"{where}: latent_factors must be non-negative")
+        require(self.latent_tau_s > 0 and self.latent_sd >= 0, f"{where}: latent_tau_s > 0 and latent_sd >= 0")
+        require(self.private_tau_s > 0 and self.private_sd >= 0, f"{where}: private_tau_s > 0 and private_sd >= 0")
+        require(self.private_sd_logsd >= 0, f"{where}: private_sd_logsd must be non-negative")
+        require(self.scan_hz >= 0, f"{where}: scan_hz must be non-negative (0 = frames sampled independently)")
 
 
 @dataclass(frozen=True)
@@ -364,132 +358,17 @@ class MouseConfig:
         self.response.validate(f"{where} response")
         self.behavior.validate(f"{where} behavior")
         self.noise.validate(f"{where} noise")
-        _require(self.placement_distance_sd_cm >= 0 and min(self.placement_offset_sd_cm) >= 0,
+        require(self.placement_distance_sd_cm >= 0 and min(self.placement_offset_sd_cm) >= 0,
                  f"{where}: placement spreads must be non-negative")
 
 
-@dataclass(frozen=True)
-class DomainConfig:
-    """One stimulus domain of a session's test block.
-
-    ``preset``: a stimulus preset or family name (``twinlab.resolve_spec``), with
-    ``overrides`` (``"key=value"``) applied, the session's render size and a seed on top.
-    ``n_stimuli`` distinct trials, each shown ``repeats`` times; ``max_trial_s`` > 0 crops
-    every trial to that duration.
-    """
-
-    name: str = "natural_movie"
-    preset: str = "natural_movies"
-    n_stimuli: int = 1
-    repeats: int = 10
-    max_trial_s: float = 0.0
-    overrides: tuple[str, ...] = ()
-
-    def validate(self, where: str) -> None:
-        _require(bool(self.name), f"{where}: a domain needs a name")
-        _require(self.n_stimuli >= 1, f"{where}: n_stimuli must be at least 1, got {self.n_stimuli}")
-        _require(self.repeats >= 1, f"{where}: repeats must be at least 1, got {self.repeats}")
-        _require(self.max_trial_s >= 0, f"{where}: max_trial_s must be non-negative")
-
-
-# The paper's Table 1 layout: natural movies train; held-out movies and five other domains test,
-# plus the Sensorium 2023 drifting-Gabor block (the stimulus the real mice's OSI / DSI come from).
-# Held-out movies are camera paths over the photographs that no training trial takes (seeded
-# by the cohort); the real clips in the shared folder are nearly static at 36 x 64. Every
-# clip is set to the same RMS contrast (0.3: luminance s.d. 0.15), so a dull photograph does
-# not make a test clip that drives nobody.
-DEFAULT_TEST_DOMAINS: tuple[DomainConfig, ...] = (
-    DomainConfig("natural_movie", "natural_movies", 2, 10, 0.0, ("source=photos", "rms_contrast=0.3")),
-    DomainConfig("natural_image", "natural_images", 1, 10, 0.0, ()),
-    DomainConfig("gabor", "gabor", 1, 10, 0.0, ()),
-    DomainConfig("gaussian_dots", "gaussian_dots", 1, 10, 0.0, ()),
-    DomainConfig("pink_noise", "pink_noise", 1, 10, 0.0, ("directions_per_trial=10", "repeats=1")),
-    DomainConfig("rdk", "rdk", 1, 10, 0.0, ()),
-    # the real mice's in-vivo tuning measurement: their 6 Gabor trials, 10 times each, whole
-    DomainConfig("sensorium_gabor", "sensorium_gabor", 6, 10, 0.0, ()),
-)
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    """What one recorded session shows.
-
-    ``minutes`` of natural movies (``train_preset``) in ``trial_s`` trials, of which
-    ``validation_fraction`` are the validation tier; then the test block: each of
-    ``test_domains`` (all in the ``test`` tier), repeats spread over the session in a
-    shuffled order. Frames are rendered at ``height_px`` x ``width_px`` (36 x 64, the
-    Sensorium size, by default).
-    """
-
-    minutes: float = 10.0
-    trial_s: float = 10.0
-    validation_fraction: float = 0.1
-    height_px: int = 36
-    width_px: int = 64
-    train_preset: str = "natural_movies"
-    train_overrides: tuple[str, ...] = ("source=photos", "rms_contrast=0.3")
-    test_domains: tuple[DomainConfig, ...] = DEFAULT_TEST_DOMAINS
-    shuffle: bool = True
-
-    def validate(self, where: str = "session") -> None:
-        _require(self.minutes > 0, f"{where}: minutes must be positive, got {self.minutes}")
-        _require(self.trial_s > 0, f"{where}: trial_s must be positive, got {self.trial_s}")
-        _require(0 <= self.validation_fraction < 1, f"{where}: validation_fraction must be in [0, 1)")
-        _require(self.height_px >= 4 and self.width_px >= 4, f"{where}: render size must be at least 4 x 4")
-        names = [d.name for d in self.test_domains]
-        _require(len(set(names)) == len(names), f"{where}: test domain names must be unique, got {names}")
-        for d in self.test_domains:
-            d.validate(f"{where} test domain {d.name}")
-
-
-@dataclass(frozen=True)
-class CohortConfig:
-    """A cohort of virtual mice, one session each (what ``twinlab simulate`` records).
-
-    Mouse ``i`` is ``f"{mouse_prefix}{i:02d}"``, drawn with its own seed spawned from
-    ``seed``; the test-block stimuli are shared by the cohort (seeded by ``seed``), the
-    training movies differ per mouse. ``n_neurons`` / ``minutes`` override the mouse's and
-    the session's (so the command line can set them).
-    """
-
-    name: str = "cohort"
-    n_mice: int = 2
-    n_neurons: int = 200
-    minutes: float = 4.0
-    seed: int = 0
-    mouse_prefix: str = "M"
-    sessions_per_mouse: int = 1
-    mouse: MouseConfig = field(default_factory=MouseConfig)
-    session: SessionConfig = field(default_factory=SessionConfig)
-
-    def validate(self, where: str = "cohort") -> None:
-        _require(self.n_mice >= 1, f"{where}: n_mice (--mice) must be at least 1, got {self.n_mice}")
-        _require(self.n_neurons >= 1, f"{where}: n_neurons (--neurons) must be at least 1, got {self.n_neurons}")
-        _require(self.minutes > 0, f"{where}: minutes (--minutes) must be positive, got {self.minutes}")
-        _require(self.sessions_per_mouse >= 1, f"{where}: sessions_per_mouse must be at least 1")
-        _require(0 <= self.seed < 2**63, f"{where}: seed (--seed) must be in [0, 2**63), got {self.seed}")
-        _require(self.mouse_prefix.isidentifier(),
-                 f"{where}: mouse_prefix must be letters/digits, got {self.mouse_prefix!r}")
-        self.mouse_config(0).validate(f"{where} mouse")
-        self.session_config().validate(f"{where} session")
-
-    def mouse_config(self, seed: int) -> MouseConfig:
-        pop = dataclasses.replace(self.mouse.population, n_neurons=self.n_neurons)
-        return dataclasses.replace(self.mouse, seed=int(seed), population=pop)
-
-    def session_config(self) -> SessionConfig:
-        return dataclasses.replace(self.session, minutes=float(self.minutes))
-
-
-def _require(cond: bool, message: str) -> None:
+def require(cond: bool, message: str) -> None:
+    """The one-line refusal of every config check here (an :class:`~twinlab.errors.InputError`)."""
     if not cond:
         raise InputError(message)
 
 
 # -- dicts, TOML and presets (the engine is twinlab.settings) --------------------------------
-
-COHORTS = PresetKind("sim", "simulation", CohortConfig, what="cohort", check=CohortConfig.validate)
-
 
 def to_dict(cfg: Any) -> Any:
     """A config (nested dataclasses, tuples, Screen) as plain dicts/lists (TOML/JSON-ready)."""
@@ -499,19 +378,3 @@ def to_dict(cfg: Any) -> Any:
 def from_dict(cls: type, values: Mapping[str, Any], where: str) -> Any:
     """Build dataclass ``cls`` from a nested dict, coercing by type hint and refusing unknown keys."""
     return build_dataclass(cls, values, where)
-
-
-def config_to_toml(cfg: CohortConfig) -> str:
-    """A cohort config as a TOML preset (read back by :func:`resolve_cohort`)."""
-    return COHORTS.to_toml(cfg)
-
-
-def preset_names() -> list[str]:
-    """Names of the shipped cohort presets (``presets/sim/*.toml``)."""
-    return COHORTS.names()
-
-
-def resolve_cohort(name: str | None = None, overrides: Iterable[str] | Mapping = ()) -> CohortConfig:
-    """Cohort config from a preset name or a ``.toml`` path (None: the defaults), with
-    ``key=value`` overrides (dotted keys reach nested tables: ``mouse.noise.latent_sd=0``)."""
-    return COHORTS.resolve(name, overrides)

@@ -48,7 +48,8 @@ from ..data import TrialBlock
 from ..errors import InputError
 from ..geometry import Screen
 from ..settings import merge, parse_overrides
-from .config import CohortConfig, MouseConfig, SessionConfig, from_dict, to_dict
+from .config import MouseConfig, from_dict, to_dict
+from .cohort_config import CohortConfig, SessionConfig
 from .mouse import VirtualMouse
 
 __all__ = ["record_session", "record_cohort", "record_cohort_session", "session_plan", "mouse_from_session", "mouse_seed",
