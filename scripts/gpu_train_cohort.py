@@ -60,7 +60,7 @@ def _record_one(job: dict) -> str:
 
     torch.set_num_threads(1)
     from twinlab.sim import resolve_cohort
-    from twinlab.sim.record import record_cohort_session
+    from twinlab.sim.cohort import record_cohort_session
 
     cfg = resolve_cohort(job["preset"], job["overrides"])
     i = job["index"]

@@ -27,7 +27,7 @@ def simulate(preset, mice, neurons, minutes, out, seed, areas, overrides, device
     """Record virtual mice (PRESET: foundation_cohort, new_mice, or a .toml file) into --out."""
     from ..errors import InputError
     from ..sim.cohort_config import config_to_toml, preset_names, resolve_cohort
-    from ..sim.record import record_cohort
+    from ..sim.cohort import record_cohort
 
     if list_:
         for name in preset_names():

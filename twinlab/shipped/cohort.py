@@ -30,7 +30,7 @@ import torch
 from ..data import open_session
 from ..sim import resolve_cohort
 from ..sim.config import to_dict
-from ..sim.record import record_cohort_session
+from ..sim.cohort import record_cohort_session
 
 __all__ = ["FOUNDATION", "NEW_MICE", "cohort", "cohort_folder", "store_paths", "record_mouse", "pool", "submit_cohort",
            "fingerprint", "fingerprints"]

@@ -9,7 +9,8 @@ calibration against real tuning (:mod:`~twinlab.sim.calibration`).
 from .cohort_config import CohortConfig, DomainConfig, SessionConfig, resolve_cohort
 from .config import BehaviorConfig, MouseConfig, NoiseConfig, PopulationConfig, ResponseConfig
 from .mouse import VirtualMouse
-from .record import mouse_from_session, record_cohort, record_session
+from .cohort import record_cohort
+from .record import mouse_from_session, record_session
 
 __all__ = ["BehaviorConfig", "CohortConfig", "DomainConfig", "MouseConfig", "NoiseConfig", "PopulationConfig",
            "ResponseConfig", "SessionConfig", "VirtualMouse", "mouse_from_session", "record_cohort", "record_session",
