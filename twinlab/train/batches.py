@@ -27,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
+import warnings
 from collections import OrderedDict
 from typing import Iterator, Sequence
 
@@ -182,13 +183,19 @@ def read_stores(paths: Sequence[str | os.PathLike], processes: int = 1) -> Itera
     if processes <= 1:
         yield from (read_store(p) for p in paths)
         return
-    with cf.ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn")) as pool:
-        pending = [pool.submit(read_store, p) for p in paths[:processes]]
-        for i in range(len(paths)):
-            done = pending.pop(0).result()
-            if i + processes < len(paths):
-                pending.append(pool.submit(read_store, paths[i + processes]))
-            yield done
+    given = 0
+    try:
+        with cf.ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn")) as pool:
+            pending = [pool.submit(read_store, p) for p in paths[:processes]]
+            for i in range(len(paths)):
+                done = pending.pop(0).result()
+                if i + processes < len(paths):
+                    pending.append(pool.submit(read_store, paths[i + processes]))
+                given += 1
+                yield done
+    except cf.process.BrokenProcessPool:  # a worker died (memory, a killed process): read the rest here
+        warnings.warn(f"read_stores: a worker process died; reading the other {len(paths) - given} store(s) here")
+        yield from (read_store(p) for p in paths[given:])
 
 
 class PreloadedClips(ClipDataset):
