@@ -46,7 +46,8 @@ def settings(args):
                                "batch_size": args.batch, "transfer_minutes": args.transfer_minutes,
                                "fig4_mice": args.fig4_mice, "procs": args.procs, "startup_s": args.startup_s,
                                "horizon_steps": args.horizon, "device": args.device, "latest": args.latest,
-                               "commit": args.commit, "foundation_eval_mice": args.foundation_eval_mice}.items()
+                               "commit": args.commit, "foundation_eval_mice": args.foundation_eval_mice,
+                               "refit_minutes": args.refit_minutes}.items()
              if v is not None}
     if args.train_only:
         given["score"] = False
@@ -75,6 +76,8 @@ def main() -> None:
     ap.add_argument("--foundation-eval-mice", type=int, default=None,
                     help="Foundation mice scored on their own test blocks (default 1).")
     ap.add_argument("--cold-transfer", action="store_true", help="Start the new mice afresh instead of continuing.")
+    ap.add_argument("--refit-minutes", type=float, default=None,
+                    help="Control: also fit the first foundation mouse afresh on the frozen core for this long.")
     ap.add_argument("--fig3", action="store_true",
                     help="Instead of training: Fig. 3 of the twin (transfer vs individual twins of the new mice at "
                          "--fig3-amounts minutes); writes the card with the bar's Fig. 3 line and fig3.csv/png.")

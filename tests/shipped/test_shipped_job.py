@@ -199,6 +199,10 @@ def test_a_fig3_call_fills_the_bar_line_and_the_next_call_carries_it(chained_cal
     assert {"fig3.csv", "fig3_summary.csv", "twin.json", "TWIN_CARD.md"} <= {p.name for p in check_outputs(root / "out3")}
     assert "## Fig. 3" in (root / "out3" / "TWIN_CARD.md").read_text()
     # the next scored call on this machine continues at the same step, and keeps the Fig. 3 line
-    fourth = run_job(s, root / "out4", say=lambda m: None)
+    fourth = run_job(dataclasses.replace(s, refit_minutes=0.001), root / "out4", say=lambda m: None)
     assert fourth["fig3"] == card["fig3"] and len(fourth["history"]) == 4
+    # with the refit control on: the first foundation mouse fitted afresh, reported, not shipped
+    assert "cc_norm_natural_movie_refit" in fourth["history"][-1]["numbers"]
+    assert [x["key"] for x in read_header(root / "out4" / "twin.safetensors")["sessions"]] == ["F00_s0", "F01_s0",
+                                                                                             "N00_s0"]
     assert next(r for r in fourth["bar"] if r["key"] == "foundation_beats_individual")["value"] is not None

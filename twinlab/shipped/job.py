@@ -106,6 +106,8 @@ class JobSettings:
     commit : the commit the card records ("" = the checkout's, ``+dirty`` if it differs).
     foundation_eval_mice : foundation mice scored on their own test blocks (core vs transfer).
     warm_transfer : the new mice start from the last scored call's (``False``: afresh every call).
+    refit_minutes : > 0: the first foundation mouse is also fitted afresh on the frozen core for that
+        long (a control: what a cold transfer reaches on a mouse whose own foundation score is known).
     """
 
     models: str = ""
@@ -133,6 +135,7 @@ class JobSettings:
     commit: str = ""
     foundation_eval_mice: int = 1
     warm_transfer: bool = True
+    refit_minutes: float = 0.0
     transfer_minutes: float = 1.0
     transfer_steps: int = 100000
     fig4_mice: int = 1
@@ -289,6 +292,7 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
                 "training continues on the new recordings and the card says so")
 
         reserve = s.write_s + (s.transfer_overhead_s + 60.0 * s.transfer_minutes + s.fig4_s * s.fig4_mice
+                               + (s.transfer_overhead_s + 60.0 * s.refit_minutes if s.refit_minutes > 0 else 0.0)
                                if s.score else 0.0)
         minutes = max(0.05, (deadline - time.perf_counter() - s.startup_s - reserve) / 60.0)
         runs = work / "runs" / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
@@ -340,6 +344,14 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
     if own:
         say("foundation mice on their own test blocks: natural-movie CC_norm "
             + ", ".join(f"{m} {v:.3f}" for m, v in own.get("natural_movie", {}).items() if v is not None))
+    refit = {}
+    if s.refit_minutes > 0 and found:  # the control: a foundation mouse fitted afresh on the frozen core
+        refit = measure.refit_cc(runs / "foundation" / "model.safetensors", found[0], runs / "refit",
+                                 _train_config(s, device, ["epochs=1", f"iterations={s.transfer_steps}",
+                                                           "checkpoint_every=0", f"budget_minutes={s.refit_minutes}"]))
+        t = mark("refit_s", t)
+        say(f"refit control: {found[0].stem} afresh on the frozen core, {refit.get('steps')} steps: natural-movie "
+            f"CC_norm {refit.get('natural_movie')}")
 
     foundation_twin = load_checkpoint(runs / "foundation" / "model.safetensors")
     transfer_twin = load_checkpoint(runs / "transfer" / "model.safetensors")
@@ -358,6 +370,8 @@ def run_job(settings: JobSettings, out: str | os.PathLike, *, say: Callable[[str
     t = mark("fig4_s", t)
     numbers = cards.bar_numbers(cc, fig4)
     numbers["cc_norm_natural_movie_foundation_mice"] = cards.mean_of(own.get("natural_movie", {}).values())
+    if refit:
+        numbers["cc_norm_natural_movie_refit"] = refit.get("natural_movie")
     call["transfer"] = {"steps": tres.steps, "train_seconds": round(tres.seconds, 2), "mice": new_keys,
                         "continued": warm is not None}
     call.update(numbers=numbers, timings=dict(timings))

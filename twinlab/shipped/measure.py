@@ -13,7 +13,7 @@ from typing import Sequence
 
 from . import card as cards
 
-__all__ = ["fig4_of_new_mouse", "own_test_cc"]
+__all__ = ["fig4_of_new_mouse", "own_test_cc", "refit_cc"]
 
 
 def fig4_of_new_mouse(twin_file: Path, session: str, store: Path, pink_noise: Sequence[str], dots: Sequence[str],
@@ -48,4 +48,18 @@ def own_test_cc(model: Path, stores: Sequence[Path], device: str) -> dict[str, d
     for r in table[table["session"] != "all"].itertuples():
         v = float(r.median_cc_norm)
         out.setdefault(str(r.domain), {})[str(r.session)] = round(v, 6) if math.isfinite(v) else None
+    return out
+
+
+def refit_cc(model: Path, store: Path, run: Path, config) -> dict[str, float | int | None]:
+    """A mouse of ``model`` fitted afresh on its frozen core (a transfer run into ``run`` with
+    the train config ``config``, no weights of its own carried over); -> ``{domain: median
+    CC_norm of its test block, "steps": steps}``: what a cold transfer reaches on a mouse whose
+    score in the foundation run is known."""
+    from ..train import finetune
+
+    res = finetune(model, [store], run, config, progress=False)
+    cc = cards.cc_norm_of_run(run)
+    out: dict[str, float | int | None] = {d: next(iter(v.values()), None) for d, v in cc.items()}
+    out["steps"] = int(res.steps)
     return out
