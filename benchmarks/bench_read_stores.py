@@ -4,7 +4,9 @@ Writes ``--stores`` synthetic sessions (``--minutes`` each, ``--neurons`` neuron
 300-frame trials at 30 Hz) and reads them all with :func:`twinlab.train.batches.read_stores`,
 once in this process and once ``--processes`` at a time, and prints the seconds and the ratio.
 This is the start-up a preloaded training run pays before its first step (on the GPU machine,
-8 stores of 60 min took 87 s one after the other).
+8 stores of 60 min took 87 s one after the other). On a 2-core machine with small stores the
+workers' start (a few seconds each: a spawned process imports torch) dominates and processes lose
+(2 stores x 2 min: 1.0 s vs 5.6 s); they pay with many cores and long recordings.
 
     .venv/bin/python benchmarks/bench_read_stores.py [--stores 4] [--minutes 5] [--processes 4]
 """
@@ -17,25 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
-from twinlab.data import session_dataset, write_session
+from bench_clip_loader import trials  # this folder's synthetic Sensorium-sized trials
+
+from twinlab.data import write_session
 from twinlab.train.batches import read_stores
-
-
-def _trials(n_trials: int, n_neurons: int, seed: int, frames: int = 300, shape=(36, 64)):
-    rng = np.random.default_rng(seed)
-    for j in range(n_trials):
-        yield session_dataset(
-            frames=rng.random((frames, *shape), dtype=np.float32),
-            responses=rng.gamma(0.5, 2.0, (frames, n_neurons)).astype(np.float32),
-            running_speed=np.abs(rng.normal(5.6, 8.7, frames)),
-            pupil_diameter=rng.normal(53.6, 14.8, frames),
-            pupil_center=rng.normal(120, 5, (frames, 2)),
-            trials={"tier": ["train"], "domain": ["natural_movie"], "stimulus_id": [f"clip{j}"],
-                    "trial_frames": [frames]},
-            attrs={"frame_rate_hz": 30.0, "mouse_id": f"bench{seed}", "session_id": f"bench{seed}"},
-            canonical=False)
 
 
 def main() -> None:
@@ -50,7 +38,7 @@ def main() -> None:
         n_trials = max(1, int(round(args.minutes * 60 * 30 / 300)))
         paths = []
         for s in range(args.stores):
-            paths.append(write_session(_trials(n_trials, args.neurons, s), root / f"s{s}.zarr", progress=False))
+            paths.append(write_session(trials(n_trials, args.neurons, 300, seed=s), root / f"s{s}.zarr", progress=False))
         t = time.perf_counter()
         one = sum(h["frames"].nbytes for h in read_stores(paths, 1))
         serial = time.perf_counter() - t
